@@ -1,0 +1,298 @@
+"""Business calendars: working hours, holidays and business-time arithmetic for SLA clocks.
+
+Pure domain code: every instant is passed in (timezone-aware, any zone; results are UTC) and
+nothing reads the clock. Public holidays come from the ``holidays`` package, which is static
+data, looked up lazily per year and cached.
+
+Wall-clock semantics: an instant is business time when its *local wall-clock reading* (date
+and time, as ``instant.astimezone(tz)`` shows it) lies in a working interval of that date, and
+the date is neither a weekend nor a holiday. So a 09:00-17:00 day is 09:00-17:00 local on a
+DST change day too, and around the transitions:
+
+- a skipped (nonexistent) local time is never read off the clock: an interval that starts in
+  the gap starts at the transition instant, one that ends in the gap ends there;
+- a repeated (ambiguous) local time is read twice: an interval covering it counts both
+  occurrences, so 00:00-03:00 on a fall-back night is four real hours.
+
+A working interval ``(start, end)`` needs ``start < end``; an ``end`` of ``time(0)`` means
+midnight at the end of the day (24:00), so ``(time(0), time(0))`` is the whole day. Intervals
+crossing midnight are not supported: split them into two days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from holidays import country_holidays
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["BusinessCalendar", "CalendarError", "Pause", "Shift"]
+
+Shift = tuple[time, time]
+"""A working interval in local wall-clock time; an end of ``time(0)`` means 24:00."""
+
+Pause = tuple[datetime, datetime | None]
+"""A stopped-clock interval; an end of ``None`` means still paused (open-ended)."""
+
+MIDNIGHT = time(0)
+MAX_IDLE_DAYS = 3660  # ~10 years without working time means the calendar never works.
+_DAY = timedelta(days=1)
+_FOREVER = datetime.max.replace(tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
+
+
+class CalendarError(ValueError):
+    """A calendar is malformed, or business time cannot be computed with it."""
+
+
+def _weekdays_9_to_5() -> dict[int, tuple[Shift, ...]]:
+    return {day: ((time(9), time(17)),) for day in range(5)}
+
+
+@lru_cache(maxsize=256)
+def _public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    return frozenset(country_holidays(country, subdiv=subdivision, years=year))
+
+
+def _utc(instant: datetime) -> datetime:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise CalendarError(f"instant {instant.isoformat()} must be timezone-aware")
+    return instant.astimezone(UTC)
+
+
+class BusinessCalendar(BaseModel):
+    """Working hours per weekday (0 = Monday) in a time zone, minus holidays."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    timezone: str = "UTC"
+    working_hours: dict[int, tuple[Shift, ...]] = Field(default_factory=_weekdays_9_to_5)
+    holidays: frozenset[date] = frozenset()
+    holiday_country: str | None = None
+    holiday_subdivision: str | None = None
+
+    @classmethod
+    def always_on(cls, name: str = "24x7", timezone: str = "UTC") -> BusinessCalendar:
+        """A calendar on which every instant is business time."""
+        return cls(name=name, timezone=timezone,
+                   working_hours={day: ((MIDNIGHT, MIDNIGHT),) for day in range(7)})
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ValueError, KeyError):
+            raise CalendarError(f"unknown IANA time zone {name!r}") from None
+        return name
+
+    @field_validator("working_hours")
+    @classmethod
+    def _well_formed_hours(
+        cls, hours: dict[int, tuple[Shift, ...]]
+    ) -> dict[int, tuple[Shift, ...]]:
+        checked = {}
+        for day, shifts in sorted(hours.items()):
+            if day not in range(7):
+                raise CalendarError(f"weekday {day} is not in 0 (Monday) .. 6 (Sunday)")
+            ordered = tuple(sorted(shifts))
+            for start, end in ordered:
+                if start.tzinfo is not None or end.tzinfo is not None:
+                    raise CalendarError("working hours are local wall-clock times, without tzinfo")
+                if end != MIDNIGHT and end <= start:
+                    raise CalendarError(
+                        f"working interval {start}-{end} on weekday {day} must end after it "
+                        "starts (overnight intervals are not supported; end 00:00 means 24:00)"
+                    )
+            for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+                if end == MIDNIGHT or start < end:
+                    raise CalendarError(f"working intervals on weekday {day} overlap")
+            if ordered:
+                checked[day] = ordered
+        if not checked:
+            raise CalendarError("a calendar needs at least one working interval")
+        return checked
+
+    @model_validator(mode="after")
+    def _known_holiday_country(self) -> BusinessCalendar:
+        if self.holiday_country is None:
+            if self.holiday_subdivision is not None:
+                raise CalendarError("a holiday subdivision needs a holiday country")
+            return self
+        try:
+            country_holidays(self.holiday_country, subdiv=self.holiday_subdivision)
+        except NotImplementedError as error:
+            raise CalendarError(f"no public holidays known: {error}") from None
+        return self
+
+    # -- queries -------------------------------------------------------------------------
+
+    def is_holiday(self, day: date) -> bool:
+        """Whether the local date is an explicit or a public holiday."""
+        if day in self.holidays:
+            return True
+        return self.holiday_country is not None and day in _public_holidays(
+            self.holiday_country, self.holiday_subdivision, day.year
+        )
+
+    def is_business_time(self, instant: datetime) -> bool:
+        """Whether the clock runs at this instant."""
+        local = _utc(instant).astimezone(ZoneInfo(self.timezone))
+        reading = local.time().replace(tzinfo=None, fold=0)
+        return not self.is_holiday(local.date()) and any(
+            start <= reading and (end == MIDNIGHT or reading < end)
+            for start, end in self.working_hours.get(local.weekday(), ())
+        )
+
+    def next_business_start(self, instant: datetime) -> datetime:
+        """The earliest business instant at or after ``instant`` (itself if business time)."""
+        start = _utc(instant)
+        for period_start, _ in self._periods(start):
+            return max(period_start, start)
+        raise AssertionError("unreachable: _periods is endless or raises")
+
+    def business_time_between(
+        self, start: datetime, end: datetime, pauses: Iterable[Pause] = ()
+    ) -> timedelta:
+        """Business time elapsed from ``start`` to ``end``, not counting ``pauses``.
+
+        Raises ``CalendarError`` if ``end`` is before ``start``.
+        """
+        start, end = _utc(start), _utc(end)
+        if end < start:
+            raise CalendarError(f"end {end.isoformat()} is before start {start.isoformat()}")
+        elapsed = timedelta()
+        for run_start, run_end in self._running(start, pauses):
+            if run_start >= end:
+                break
+            elapsed += min(run_end, end) - run_start
+        return elapsed
+
+    def add_business_time(
+        self, start: datetime, duration: timedelta, pauses: Iterable[Pause] = ()
+    ) -> datetime:
+        """The earliest instant at which ``duration`` of business time has elapsed.
+
+        This is an SLA due time: the clock starts at ``start`` or at the next working period,
+        and stops during ``pauses``. Raises ``CalendarError`` for a negative duration, or if an
+        open-ended pause stops the clock before the duration has elapsed.
+        """
+        start = _utc(start)
+        if duration < timedelta():
+            raise CalendarError(f"duration {duration} is negative")
+        if not duration:
+            return start
+        remaining = duration
+        for run_start, run_end in self._running(start, pauses):
+            if run_end - run_start >= remaining:
+                return run_start + remaining
+            remaining -= run_end - run_start
+        raise CalendarError("the clock is paused indefinitely before the duration has elapsed")
+
+    # -- working periods -----------------------------------------------------------------
+
+    def _running(self, start: datetime, pauses: Iterable[Pause]) -> Iterator[tuple[datetime, datetime]]:
+        """Disjoint UTC intervals after ``start``, in order, during which the clock runs."""
+        stops = _merged(pauses, start)
+        i = 0
+        for period_start, period_end in self._periods(start):
+            run_start = max(period_start, start)
+            while run_start < period_end:
+                while i < len(stops) and stops[i][1] <= run_start:
+                    i += 1
+                if i == len(stops) or stops[i][0] >= period_end:
+                    yield run_start, period_end
+                    break
+                stop_start, stop_end = stops[i]
+                if stop_start > run_start:
+                    yield run_start, stop_start
+                if stop_end == _FOREVER:
+                    return
+                run_start = stop_end
+
+    def _periods(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Working periods (UTC, in order) ending after ``start``; endless unless idle."""
+        zone = ZoneInfo(self.timezone)
+        # The day before too: where clocks fall back at midnight a local date recurs.
+        day = start.astimezone(zone).date() - _DAY
+        idle_days = 0
+        while True:
+            periods = self._day_periods(day, zone)
+            yield from ((s, e) for s, e in periods if e > start)
+            idle_days = 0 if periods else idle_days + 1
+            if idle_days > MAX_IDLE_DAYS:
+                raise CalendarError(
+                    f"calendar {self.name!r} has no working time for {MAX_IDLE_DAYS} days "
+                    f"after {day - MAX_IDLE_DAYS * _DAY}"
+                )
+            day += _DAY
+
+    def _day_periods(self, day: date, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+        shifts = self.working_hours.get(day.weekday(), ())
+        if not shifts or self.is_holiday(day):
+            return []
+        # Sorted, because on a fall-back night the pieces of two shifts can interleave.
+        return sorted(piece for shift in shifts for piece in _wall_span(day, shift, zone))
+
+
+def _merged(pauses: Iterable[Pause], start: datetime) -> list[tuple[datetime, datetime]]:
+    """Pauses as sorted, disjoint UTC intervals ending after ``start`` (open ones: forever)."""
+    spans = []
+    for pause_start, pause_end in pauses:
+        begin, end = _utc(pause_start), _FOREVER if pause_end is None else _utc(pause_end)
+        if end < begin:
+            raise CalendarError(f"pause ends at {end.isoformat()}, before it starts")
+        if end > start:
+            spans.append((begin, end))
+    merged: list[tuple[datetime, datetime]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
+def _wall_span(day: date, shift: Shift, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """The UTC pieces during which the wall clock reads ``day`` within ``shift``."""
+    start = datetime.combine(day, shift[0])
+    end = datetime.combine(day + _DAY if shift[1] == MIDNIGHT else day, shift[1])
+    offsets = {_offset(wall.replace(fold=fold), zone) for wall in (start, end) for fold in (0, 1)}
+    if len(offsets) == 1:
+        (offset,) = offsets
+        return [((start - offset).replace(tzinfo=UTC), (end - offset).replace(tzinfo=UTC))]
+    # The UTC offset changes once inside the shift: read the wall clock on either side.
+    change = _offset_change((start - max(offsets)).replace(tzinfo=UTC),
+                            (end - min(offsets)).replace(tzinfo=UTC), zone)
+    before, after = _utc_offset(change - _TICK, zone), _utc_offset(change, zone)
+    pieces = [
+        ((start - before).replace(tzinfo=UTC), min((end - before).replace(tzinfo=UTC), change)),
+        (max((start - after).replace(tzinfo=UTC), change), (end - after).replace(tzinfo=UTC)),
+    ]
+    return [(s, e) for s, e in pieces if s < e]
+
+
+def _offset(wall: datetime, zone: ZoneInfo) -> timedelta:
+    offset = zone.utcoffset(wall)
+    assert offset is not None  # ZoneInfo always knows its offset.
+    return offset
+
+
+def _utc_offset(instant: datetime, zone: ZoneInfo) -> timedelta:
+    return _offset(instant.astimezone(zone), zone)
+
+
+def _offset_change(low: datetime, high: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant in (low, high] whose UTC offset differs from low's (bisection)."""
+    initial = _utc_offset(low, zone)
+    while high - low > _TICK:
+        middle = low + (high - low) // 2
+        if _utc_offset(middle, zone) == initial:
+            low = middle
+        else:
+            high = middle
+    return high

@@ -1,0 +1,9 @@
+"""The event catalogue: importing this module registers every event type."""
+
+from __future__ import annotations
+
+from engine.domain import assignment, directory, escalation, idempotency, ticket
+from engine.domain.base import EVENT_TYPES, DomainEvent
+
+__all__ = ["EVENT_TYPES", "DomainEvent", "assignment", "directory", "escalation",
+           "idempotency", "ticket"]

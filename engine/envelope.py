@@ -1,0 +1,135 @@
+"""The event envelope: how a domain event is written to any store and to Kafka.
+
+A stored event's ``state`` is a self-describing UTF-8 JSON object, the same bytes
+in SQLite, in the Kafka record value and in ``GET /events``::
+
+    {"event_id": "...", "type": "TicketOpened", "schema_version": 1,
+     "aggregate_type": "Ticket", "aggregate_id": "...", "aggregate_version": 1,
+     "occurred_at": "2026-11-24T09:00:00Z", "actor": "...",
+     "correlation_id": "...", "causation_id": null, "data": {...}}
+
+The stored event's ``topic`` is the stable type name (``TicketOpened``), never a
+Python module path, so the stream stays readable when code moves.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+)
+
+from engine.domain import events as _events  # noqa: F401  (registers every event type)
+from engine.domain.base import EVENT_TYPES, DomainEvent
+
+ENVELOPE_KEYS = (
+    "event_id",
+    "type",
+    "schema_version",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "occurred_at",
+    "actor",
+    "correlation_id",
+    "causation_id",
+    "data",
+)
+
+
+class EnvelopeError(MapperDeserialisationError):
+    """A stored record is not a readable event envelope (names what is wrong)."""
+
+
+def to_envelope(event: DomainEvent) -> dict[str, Any]:
+    return {
+        "event_id": str(event.event_id),
+        "type": event.type_name,
+        "schema_version": event.schema_version,
+        "aggregate_type": event.aggregate_type,
+        "aggregate_id": str(event.originator_id),
+        "aggregate_version": event.originator_version,
+        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "actor": event.actor,
+        "correlation_id": str(event.correlation_id),
+        "causation_id": str(event.causation_id) if event.causation_id else None,
+        "data": event.data(),
+    }
+
+
+def encode_envelope(envelope: dict[str, Any]) -> bytes:
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def decode_envelope(state: bytes) -> dict[str, Any]:
+    try:
+        envelope = json.loads(state.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise EnvelopeError(f"record is not UTF-8 JSON: {e}") from None
+    if not isinstance(envelope, dict):
+        raise EnvelopeError("record is not a JSON object")
+    missing = [key for key in ENVELOPE_KEYS if key not in envelope]
+    if missing:
+        raise EnvelopeError(f"envelope misses {', '.join(missing)}")
+    return cast(dict[str, Any], envelope)
+
+
+def from_envelope(envelope: dict[str, Any]) -> DomainEvent:
+    type_name = envelope["type"]
+    cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        raise EnvelopeError(f"unknown event type {type_name!r}")
+    version = envelope["schema_version"]
+    if not isinstance(version, int):
+        raise EnvelopeError(f"schema_version {version!r} is not an integer")
+    data = envelope["data"]
+    if not isinstance(data, dict):
+        raise EnvelopeError("data is not a JSON object")
+    try:
+        data = cls.upcast(dict(data), version)
+        return cls.model_validate(
+            {
+                **data,
+                "originator_id": envelope["aggregate_id"],
+                "originator_version": envelope["aggregate_version"],
+                "event_id": envelope["event_id"],
+                "occurred_at": envelope["occurred_at"],
+                "actor": envelope["actor"],
+                "correlation_id": envelope["correlation_id"],
+                "causation_id": envelope["causation_id"],
+            }
+        )
+    except ValueError as e:  # pydantic's ValidationError is a ValueError
+        raise EnvelopeError(f"{type_name} v{version} does not validate: {e}") from None
+
+
+class EnvelopeMapper(Mapper[UUID]):
+    """eventsourcing mapper that writes and reads our JSON envelope."""
+
+    def __init__(self) -> None:
+        super().__init__(transcoder=JSONTranscoder())
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        event = cast(DomainEvent, domain_event)
+        return StoredEvent(
+            originator_id=event.originator_id,
+            originator_version=event.originator_version,
+            topic=event.type_name,
+            state=encode_envelope(to_envelope(event)),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        try:
+            return from_envelope(decode_envelope(stored_event.state))
+        except EnvelopeError as e:
+            raise EnvelopeError(
+                f"event {stored_event.originator_id} v{stored_event.originator_version} "
+                f"({stored_event.topic}): {e}"
+            ) from None
