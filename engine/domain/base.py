@@ -7,7 +7,7 @@ The domain never reads the clock and never makes ids: both come in with the comm
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID, uuid5
@@ -113,7 +113,7 @@ class DomainError(Exception):
 class InvalidTransitionError(DomainError):
     """The command is not allowed in the aggregate's current state."""
 
-    def __init__(self, aggregate: str, state: str, action: str, allowed: Sequence[str]):
+    def __init__(self, aggregate: str, state: str, action: str, allowed: Iterable[str]):
         self.aggregate = aggregate
         self.state = state
         self.action = action

@@ -5,5 +5,12 @@ from __future__ import annotations
 from engine.domain import assignment, directory, escalation, idempotency, ticket
 from engine.domain.base import EVENT_TYPES, DomainEvent
 
-__all__ = ["EVENT_TYPES", "DomainEvent", "assignment", "directory", "escalation",
-           "idempotency", "ticket"]
+__all__ = [
+    "EVENT_TYPES",
+    "DomainEvent",
+    "assignment",
+    "directory",
+    "escalation",
+    "idempotency",
+    "ticket",
+]

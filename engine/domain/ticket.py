@@ -271,7 +271,11 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
             )
         case TicketResumed():
             return s.model_copy(
-                update={"lifecycle": Lifecycle.IN_PROGRESS, "pending_reason": None, "waiting_on": None}
+                update={
+                    "lifecycle": Lifecycle.IN_PROGRESS,
+                    "pending_reason": None,
+                    "waiting_on": None,
+                }
             )
         case TicketResolved():
             return s.model_copy(
@@ -349,19 +353,27 @@ def public_status(ticket: Ticket, assignee: UUID | None) -> str:
 
 
 ALLOWED: dict[str, frozenset[str]] = {
-    "new": frozenset(
-        {"triage", "comment", "assign", "cancel", "link", "merge", "escalate"}
-    ),
+    "new": frozenset({"triage", "comment", "assign", "cancel", "link", "merge", "escalate"}),
     "assigned": frozenset(
-        {"triage", "comment", "assign", "accept", "start", "release", "resolve", "cancel",
-         "link", "merge", "escalate"}
+        {
+            "triage",
+            "comment",
+            "assign",
+            "accept",
+            "start",
+            "release",
+            "resolve",
+            "cancel",
+            "link",
+            "merge",
+            "escalate",
+        }
     ),
     "in_progress": frozenset(
         {"triage", "comment", "assign", "pend", "resolve", "cancel", "link", "merge", "escalate"}
     ),
     "pending": frozenset(
-        {"triage", "comment", "assign", "resume", "resolve", "cancel", "link", "merge",
-         "escalate"}
+        {"triage", "comment", "assign", "resume", "resolve", "cancel", "link", "merge", "escalate"}
     ),
     "resolved": frozenset({"comment", "reopen", "close", "rate", "link"}),
     "closed": frozenset({"rate"}),

@@ -1,0 +1,26 @@
+"""The FastAPI application: routers, error handling and body guards; no business rules."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import errors
+from api.guards import BodyGuard
+from api.routers import directory, escalations, system, tickets
+from engine.bootstrap import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="ticketing",
+        version="0.1.0",
+        summary="Event-sourced ticket lifecycle engine for service desks",
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    app.include_router(tickets.router)
+    app.include_router(escalations.router)
+    app.include_router(directory.router)
+    app.include_router(system.router)
+    app.add_middleware(BodyGuard, max_bytes=runtime.settings.max_body_bytes)
+    return app

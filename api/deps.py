@@ -1,0 +1,64 @@
+"""Dependencies shared by every router, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from engine.application import Idempotency
+from engine.bootstrap import Runtime
+from engine.desk import Desk
+from engine.policy import Principal
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_desk(runtime: RuntimeDep) -> Desk:
+    return runtime.desk
+
+
+DeskDep = Annotated[Desk, Depends(get_desk)]
+
+
+def get_principal(
+    runtime: RuntimeDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal:
+    if not authorization:
+        raise HTTPException(401, "missing Authorization: Bearer <api key>")
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise HTTPException(401, "Authorization must be 'Bearer <api key>'")
+    principal = runtime.principal_for(key.strip())
+    if principal is None:
+        raise HTTPException(401, "unknown or revoked API key")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_idempotency(
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(max_length=MAX_IDEMPOTENCY_KEY)] = None,
+) -> Idempotency | None:
+    if idempotency_key is None:
+        return None
+    key = idempotency_key.strip()
+    if not key or not key.isprintable():
+        raise HTTPException(422, "Idempotency-Key must be 1-200 printable characters")
+    body = await request.body()
+    return Idempotency(key, request.method, request.url.path, body)
+
+
+IdempotencyDep = Annotated[Idempotency | None, Depends(get_idempotency)]
+IfMatch = Annotated[str | None, Header(max_length=100)]

@@ -1,0 +1,107 @@
+"""One place that turns every error into application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import OperationalError, PersistenceError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.application import (
+    ConflictError,
+    IdempotencyKeyReusedError,
+    PreconditionFailedError,
+)
+from engine.domain.base import (
+    DomainError,
+    InvalidTransitionError,
+    NotFoundError,
+    PermissionDeniedError,
+    RuleViolationError,
+)
+
+PROBLEM = "application/problem+json"
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    500: "Internal server error",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        return problem(422, detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        match exc:
+            case InvalidTransitionError():
+                return problem(409, str(exc), state=exc.state, allowed=exc.allowed)
+            case NotFoundError():
+                return problem(404, str(exc))
+            case PermissionDeniedError():
+                return problem(403, str(exc))
+            case ConflictError():
+                return problem(409, str(exc))
+            case PreconditionFailedError():
+                return problem(412, str(exc))
+            case IdempotencyKeyReusedError():
+                return problem(
+                    422, str(exc), errors=[{"field": "Idempotency-Key", "reason": str(exc)}]
+                )
+            case RuleViolationError():
+                return problem(409, str(exc))
+        return problem(400, str(exc))
+
+    @app.exception_handler(OperationalError)
+    async def _unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        return problem(503, f"the event store is unavailable, nothing was recorded: {exc}")
+
+    @app.exception_handler(PersistenceError)
+    async def _persistence(request: Request, exc: PersistenceError) -> JSONResponse:
+        return problem(503, f"the event store refused the operation, nothing was recorded: {exc}")
+
+    @app.exception_handler(TimeoutError)
+    async def _timeout(request: Request, exc: TimeoutError) -> JSONResponse:
+        return problem(504, str(exc) or "timed out")

@@ -1,0 +1,64 @@
+"""Health, event schemas and the event stream for clients that cannot speak Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
+
+from api.deps import PrincipalDep, RuntimeDep
+from engine.jsonschema import all_schemas
+from engine.policy import authorize
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+def health(runtime: RuntimeDep) -> dict[str, Any]:
+    """Liveness, the log's head position, and each view's position and lag."""
+    head = runtime.app.recorder.max_notification_id() or 0
+    body: dict[str, Any] = {
+        "status": "ok",
+        "store": "kafka" if runtime.settings.uses_kafka else "sqlite",
+        "position": head,
+    }
+    if runtime.views is not None:
+        body["views"] = runtime.views.health()
+    return body
+
+
+@router.get("/schemas")
+def list_schemas() -> dict[str, Any]:
+    """The JSON Schema of every event type's envelope, by type name."""
+    return all_schemas()
+
+
+@router.get("/schemas/{type_name}")
+def get_schema(type_name: str) -> dict[str, Any]:
+    """The JSON Schema of one event type's envelope."""
+    schemas = all_schemas()
+    if type_name not in schemas:
+        raise HTTPException(404, f"no event type named {type_name!r}")
+    return schemas[type_name]
+
+
+@router.get("/events", response_class=StreamingResponse)
+def events(
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> StreamingResponse:
+    """Notifications after a position, as JSON lines: the Kafka envelope, one per line."""
+    authorize(principal, "read_events")
+    notifications = runtime.app.recorder.select_notifications(
+        after, limit, inclusive_of_start=False
+    )
+
+    def lines() -> Iterator[bytes]:
+        for n in notifications:
+            yield b'{"position":%d,"event":' % n.id + n.state + b"}\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -1,0 +1,255 @@
+"""The application: thin use cases that load, decide, save and return.
+
+Every command is one atomic append (``Application.save`` -> one ``insert_events``),
+across however many aggregates it touches. Store conflicts become ``ConflictError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, Mapper
+
+from engine.domain import assignment as asg
+from engine.domain import directory as dirs
+from engine.domain import escalation as esc
+from engine.domain import ticket as tk
+from engine.domain.base import (
+    CommandMeta,
+    DomainError,
+    DomainEvent,
+    EventFactory,
+    NotFoundError,
+    RuleViolationError,
+)
+from engine.domain.idempotency import CommandProcessed, command_processed, idempotency_id
+from engine.domain.priority import Level, Priority, PriorityMatrix
+from engine.envelope import EnvelopeMapper
+from engine.policy import Principal, authorize
+from engine.results import CommandResult, EscalationDetails, TicketDetails
+
+S = TypeVar("S")
+
+
+class ConflictError(DomainError):
+    """Another command changed the same aggregate first; retry with fresh state."""
+
+
+class PreconditionFailedError(DomainError):
+    """The client's If-Match does not match the resource's current ETag."""
+
+
+class IdempotencyKeyReusedError(DomainError):
+    """The Idempotency-Key was used before for a different request."""
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+def new_api_key() -> str:
+    return "tk_" + secrets.token_urlsafe(32)
+
+
+class Idempotency:
+    """The identity of one command as the client sent it."""
+
+    def __init__(self, key: str, method: str, path: str, body: bytes) -> None:
+        self.key, self.method, self.path = key, method, path
+        self.request_hash = hashlib.sha256(
+            method.encode() + b" " + path.encode() + b"\n" + body
+        ).hexdigest()
+
+
+class TicketingApp(Application[UUID]):
+    """Service-desk use cases on an eventsourcing Application."""
+
+    name = "ticketing"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        matrix: PriorityMatrix | None = None,
+        reopen_window: timedelta = timedelta(days=7),
+    ) -> None:
+        super().__init__(env)
+        self.matrix = matrix or PriorityMatrix()
+        self.reopen_window = reopen_window
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return EnvelopeMapper()
+
+    # --- loading ---------------------------------------------------------------
+
+    def _events(self, aggregate_id: UUID, version: int | None = None) -> list[DomainEvent]:
+        return list(self.events.get(aggregate_id, lte=version))  # type: ignore[arg-type]
+
+    def _fold(
+        self,
+        aggregate_id: UUID,
+        evolve: Callable[[Any, DomainEvent], S],
+        initial: S | None = None,
+        version: int | None = None,
+    ) -> S | None:
+        state = initial
+        for event in self._events(aggregate_id, version):
+            state = evolve(state, event)
+        return state
+
+    def ticket(self, ticket_id: UUID, version: int | None = None) -> tk.Ticket:
+        t = self._fold(ticket_id, tk.evolve, version=version)
+        if t is None:
+            raise NotFoundError(f"ticket {ticket_id} not found")
+        return t
+
+    def assignment(self, ticket_id: UUID) -> asg.Assignment:
+        state = self._fold(asg.assignment_id(ticket_id), asg.evolve, asg.empty(ticket_id))
+        assert state is not None
+        return state
+
+    def agent(self, agent_id: UUID) -> dirs.Agent:
+        a = self._fold(agent_id, dirs.evolve_agent)
+        if a is None:
+            raise NotFoundError(f"agent {agent_id} not found")
+        return a
+
+    def queue(self, name: str) -> dirs.Queue:
+        q = self._fold(dirs.queue_id(name), dirs.evolve_queue)
+        if q is None:
+            raise NotFoundError(f"queue {name!r} not found")
+        return q
+
+    def escalation(self, escalation_id: UUID) -> esc.Escalation:
+        e = self._fold(escalation_id, esc.evolve)
+        if e is None:
+            raise NotFoundError(f"escalation {escalation_id} not found")
+        return e
+
+    def credential(self, api_key: str) -> dirs.Credential | None:
+        return self._fold(dirs.credential_id(hash_key(api_key)), dirs.evolve_credential)
+
+    def agent_ids(self) -> list[UUID]:
+        """Every registered agent, in registration order (read from the log)."""
+        ids: list[UUID] = []
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(start, 1000, topics=["AgentRegistered"])
+            ids += [UUID(str(n.originator_id)) for n in batch]
+            if len(batch) < 1000:
+                return ids
+            start = batch[-1].id + 1
+
+    # --- saving ----------------------------------------------------------------
+
+    def _previous_result(self, principal: Principal, idem: Idempotency) -> CommandResult | None:
+        events = self._events(idempotency_id(principal.id, idem.key))
+        if not events:
+            return None
+        record = events[0]
+        assert isinstance(record, CommandProcessed)
+        if record.request_hash != idem.request_hash:
+            raise IdempotencyKeyReusedError(
+                f"Idempotency-Key {idem.key!r} was used for a different request "
+                f"({record.method} {record.path}); use a new key"
+            )
+        position = self.recorder.max_notification_id() or 0
+        return CommandResult.model_validate(
+            {**record.response, "position": position, "replayed": True}
+        )
+
+    def _commit(
+        self,
+        principal: Principal,
+        meta: CommandMeta,
+        events: Sequence[DomainEvent],
+        result: Callable[[int], CommandResult],
+        idem: Idempotency | None,
+    ) -> CommandResult:
+        """Append the events (and the idempotency record) in one atomic append."""
+        pending = list(events)
+        if not pending:
+            raise RuleViolationError("the command changes nothing")
+        provisional = result(0)
+        if idem is not None:
+            stored = provisional.model_dump(mode="json", exclude={"position", "replayed"})
+            stored["extra"] = {k: v for k, v in stored["extra"].items() if k != "api_key"}
+            pending += command_processed(
+                EventFactory(meta),
+                principal.id,
+                idem.key,
+                idem.method,
+                idem.path,
+                idem.request_hash,
+                provisional.status_code,
+                stored,
+            )
+        try:
+            recordings = self.save(*pending)
+        except IntegrityError:
+            if idem is not None:
+                previous = self._previous_result(principal, idem)
+                if previous is not None:
+                    return previous
+            raise ConflictError(
+                "another change to the same ticket or agent was recorded first; reload and retry"
+            ) from None
+        position = max(r.notification.id for r in recordings) if recordings else 0
+        return result(position)
+
+    def run(
+        self,
+        principal: Principal,
+        meta: CommandMeta,
+        idem: Idempotency | None,
+        decide: Callable[[], tuple[list[DomainEvent], Callable[[int], CommandResult]]],
+    ) -> CommandResult:
+        """Answer a retry from its first result, or decide and commit once."""
+        if idem is not None:
+            previous = self._previous_result(principal, idem)
+            if previous is not None:
+                return previous
+        events, result = decide()
+        return self._commit(principal, meta, events, result, idem)
+
+
+def etag(ticket_version: int, assignment_version: int) -> str:
+    """The ticket resource's version: the ticket's and its assignment's versions."""
+    return f'"{ticket_version}.{assignment_version}"'
+
+
+def new_meta(
+    principal: Principal,
+    occurred_at: Any,
+    correlation_id: UUID | None = None,
+    causation_id: UUID | None = None,
+) -> CommandMeta:
+    return CommandMeta(
+        actor=principal.id,
+        occurred_at=occurred_at,
+        correlation_id=correlation_id or uuid4(),
+        causation_id=causation_id,
+    )
+
+
+__all__ = [
+    "CommandResult",
+    "ConflictError",
+    "EscalationDetails",
+    "Idempotency",
+    "IdempotencyKeyReusedError",
+    "Level",
+    "PreconditionFailedError",
+    "Priority",
+    "TicketDetails",
+    "TicketingApp",
+    "authorize",
+    "etag",
+    "new_api_key",
+    "new_meta",
+]

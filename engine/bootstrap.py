@@ -1,0 +1,120 @@
+"""The composition root: build the whole runtime from one settings object.
+
+Nothing connects to SQLite or Kafka at import time; ``build_runtime`` does it all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from eventsourcing.persistence import IntegrityError
+
+from engine.application import TicketingApp, hash_key, new_api_key
+from engine.desk import Desk
+from engine.domain import directory as dirs
+from engine.domain.base import CommandMeta, EventFactory
+from engine.policy import Principal
+from engine.settings import Settings
+
+
+class StartupError(Exception):
+    """The engine cannot start with this configuration or environment."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    app: TicketingApp
+    desk: Desk
+    views: Any = None
+    admin_key_created: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def principal_for(self, api_key: str) -> Principal | None:
+        credential = self.app.credential(api_key)
+        if credential is None or credential.revoked:
+            return None
+        return Principal(
+            id=credential.principal_id,
+            name=credential.name,
+            role=credential.role,
+            agent_id=credential.agent_id,
+        )
+
+    def close(self) -> None:
+        if self.views is not None:
+            self.views.stop()
+        self.app.close()
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory, or refuse to start with a clear reason."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StartupError(f"cannot create data directory {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StartupError(f"data directory {path} is not writable")
+
+
+def bootstrap_admin(
+    app: TicketingApp, key: str | None, clock: Callable[[], datetime]
+) -> str | None:
+    """On the very first start, record the admin credential; return the new key.
+
+    The marker event sits at a fixed id with version 1, so two processes starting at
+    once record it once: the loser's append conflicts and records nothing.
+    """
+    if list(app._events(dirs.BOOTSTRAP_ID)):
+        return None
+    api_key = key or new_api_key()
+    meta = CommandMeta(actor="system", occurred_at=clock(), correlation_id=uuid4())
+    make = EventFactory(meta)
+    events = dirs.issue_credential(make, hash_key(api_key), "admin", "admin", dirs.Role.ADMIN, None)
+    events.append(
+        make.make(dirs.SystemBootstrapped, dirs.BOOTSTRAP_ID, 1, admin_principal_id="admin")
+    )
+    try:
+        app.save(*events)
+    except IntegrityError:
+        return None
+    return api_key
+
+
+def build_runtime(
+    settings: Settings,
+    clock: Callable[[], datetime] = utc_now,
+    start_views: bool = True,
+) -> Runtime:
+    prepare_data_dir(settings.data_dir)
+    app = TicketingApp(
+        env=settings.store_env(),
+        matrix=settings.matrix(),
+        reopen_window=timedelta(days=settings.reopen_window_days),
+    )
+    created = bootstrap_admin(app, settings.bootstrap_admin_key, clock)
+    runtime = Runtime(settings=settings, app=app, desk=Desk(app, clock), admin_key_created=created)
+    if start_views and settings.projections == "in-process":
+        runtime.views = start_projections(app, settings.data_dir)
+    return runtime
+
+
+def start_projections(app: TicketingApp, data_dir: Path) -> Any:
+    """Start the views on the app's notification log (see engine.projections)."""
+    try:
+        from engine.projections import Views
+    except ImportError:  # the projections package is optional at this stage
+        return None
+    views = Views(app.recorder, data_dir)
+    views.start()
+    return views

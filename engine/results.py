@@ -1,0 +1,80 @@
+"""What commands return and what ticket queries show: application-level read models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+
+class CommandResult(BaseModel):
+    """The outcome of one command: what changed and where it sits in the log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    aggregate_id: UUID
+    version: int
+    position: int
+    etag: str
+    status_code: int = 200
+    extra: dict[str, Any] = {}
+    replayed: bool = False
+
+
+class EscalationDetails(BaseModel):
+    id: UUID
+    ticket_id: UUID
+    status: str
+    kind: str
+    target_type: str
+    target: str
+    level: int
+    trigger: str
+    reason: str
+    vendor_reference: str | None
+    outcome: str | None
+    version: int
+
+
+class TicketDetails(BaseModel):
+    """A ticket as a person sees it: its own state plus its routing."""
+
+    id: UUID
+    version: int
+    etag: str
+    status: str
+    title: str
+    description: str
+    requester_id: str
+    requester_name: str | None
+    requester_email: str | None
+    channel: str
+    category: str
+    impact: str
+    urgency: str
+    priority: str | None
+    priority_override_reason: str | None
+    queue: str | None
+    assignee_id: UUID | None
+    assignment_accepted: bool
+    assignment_version: int
+    escalation_level: int
+    open_escalations: list[UUID]
+    opened_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    resolution_code: str | None
+    resolution_note: str | None
+    pending_reason: str | None
+    waiting_on: str | None
+    reopen_count: int
+    csat_score: int | None
+    csat_comment: str | None
+    links: list[dict[str, str]]
+    merged_into: UUID | None
+    cancel_reason: str | None
+    allowed_actions: list[str]

@@ -1,0 +1,89 @@
+"""Every configuration name in one place (environment variables, CLI flags override).
+
+| variable | default | meaning |
+| --- | --- | --- |
+| TICKETING_DATA_DIR | ./data | SQLite event store, views, Kafka cache |
+| TICKETING_HOST / TICKETING_PORT | 127.0.0.1 / 8000 | where `ticketing serve` listens |
+| TICKETING_BOOTSTRAP_ADMIN_KEY | (generated) | admin API key on first start (>= 24 chars) |
+| TICKETING_REOPEN_WINDOW_DAYS | 7 | how long after resolution a ticket may be reopened |
+| TICKETING_PRIORITY_MATRIX | ITIL default | JSON {"impact/urgency": "P1".."P4"} |
+| TICKETING_MAX_BODY_BYTES | 65536 | larger request bodies get 413 |
+| TICKETING_WAIT_TIMEOUT_S | 5 | longest `min_position` wait before 504 |
+| TICKETING_PROJECTIONS | in-process | `in-process` or `off` (run `ticketing project`) |
+| KAFKA_BOOTSTRAP_SERVERS | (unset) | set it to use the Kafka event store |
+| KAFKA_TOPIC | ticketing.events | the topic that is the system of record |
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.domain.priority import Priority, PriorityMatrix
+
+MIN_ADMIN_KEY_LENGTH = 24
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TICKETING_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    bootstrap_admin_key: str | None = None
+    reopen_window_days: float = Field(default=7.0, gt=0)
+    priority_matrix: str | None = None
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    wait_timeout_s: float = Field(default=5.0, gt=0)
+    projections: str = "in-process"
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    kafka_topic: str = Field(default="ticketing.events", validation_alias="KAFKA_TOPIC")
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _strong_key(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < MIN_ADMIN_KEY_LENGTH:
+            raise ValueError(
+                f"TICKETING_BOOTSTRAP_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} "
+                "characters: a short admin key is refused"
+            )
+        return value
+
+    @field_validator("projections")
+    @classmethod
+    def _projection_mode(cls, value: str) -> str:
+        if value not in ("in-process", "off"):
+            raise ValueError("TICKETING_PROJECTIONS is 'in-process' or 'off'")
+        return value
+
+    def matrix(self) -> PriorityMatrix:
+        if not self.priority_matrix:
+            return PriorityMatrix()
+        cells = {k: Priority(v) for k, v in json.loads(self.priority_matrix).items()}
+        return PriorityMatrix(cells=cells)
+
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.kafka_bootstrap_servers)
+
+    def store_env(self) -> dict[str, str]:
+        """The eventsourcing environment that selects and configures the event store."""
+        if self.uses_kafka:
+            assert self.kafka_bootstrap_servers is not None
+            return {
+                "PERSISTENCE_MODULE": "engine.stores.kafka",
+                "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+                "KAFKA_TOPIC": self.kafka_topic,
+                "KAFKA_CACHE_PATH": str(self.data_dir / "kafka-cache.sqlite"),
+            }
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(self.data_dir / "events.sqlite"),
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
