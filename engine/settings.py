@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     @field_validator("bootstrap_admin_key")
     @classmethod
     def _strong_key(cls, value: str | None) -> str | None:
-        if value is not None and len(value) < MIN_ADMIN_KEY_LENGTH:
+        if not value:
+            return None
+        if len(value) < MIN_ADMIN_KEY_LENGTH:
             raise ValueError(
                 f"TICKETING_BOOTSTRAP_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} "
                 "characters: a short admin key is refused"

@@ -1,0 +1,45 @@
+# Everything installs from nothing: a Python 3.11+ interpreter is the only prerequisite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= ./data
+
+.PHONY: install run test lint typecheck unit bench schemas clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+# Debian packages the test suite uses: kcat (reads the topic as an analytics consumer
+# would) and docker-compose (validates docker-compose.yml; no engine needed).
+system-deps:
+	@command -v kcat >/dev/null && command -v docker-compose >/dev/null || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat docker-compose >/dev/null; \
+	    else echo "note: run as root (or install kcat, docker-compose) for the kcat and compose tests"; fi; }
+
+run: install
+	$(BIN)/ticketing serve --data-dir $(DATA_DIR)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check engine api
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install system-deps lint typecheck
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m bench
+
+schemas: install
+	$(BIN)/ticketing schemas
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
