@@ -1,0 +1,90 @@
+"""The embedded store passes the eventsourcing library's own recorder conformance
+suite, subclassed in a few lines (as eventsourcing's tests do for its SQLite module)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteDatastore,
+    SQLiteFactory,
+    SQLiteProcessRecorder,
+    SQLiteTrackingRecorder,
+)
+from eventsourcing.tests.persistence import (
+    ApplicationRecorderTestCase,
+    InfrastructureFactoryTestCase,
+    ProcessRecorderTestCase,
+    TrackingRecorderTestCase,
+)
+from eventsourcing.utils import Environment
+
+
+class _TempDB:
+    def setUp(self) -> None:  # noqa: N802
+        self._dir = tempfile.TemporaryDirectory()
+        self.db = os.path.join(self._dir.name, "events.sqlite")
+        super().setUp()  # type: ignore[misc]
+
+    def tearDown(self) -> None:  # noqa: N802
+        super().tearDown()  # type: ignore[misc]
+        self._dir.cleanup()
+
+
+class TestSQLiteApplicationRecorder(_TempDB, ApplicationRecorderTestCase[SQLiteApplicationRecorder]):
+    def create_recorder(self) -> SQLiteApplicationRecorder:
+        recorder = SQLiteApplicationRecorder(SQLiteDatastore(self.db))
+        recorder.create_table()
+        return recorder
+
+
+class TestSQLiteTrackingRecorder(_TempDB, TrackingRecorderTestCase):
+    def create_recorder(self) -> SQLiteTrackingRecorder:
+        recorder = SQLiteTrackingRecorder(SQLiteDatastore(self.db))
+        recorder.create_table()
+        return recorder
+
+
+class TestSQLiteProcessRecorder(_TempDB, ProcessRecorderTestCase):
+    def create_recorder(self) -> SQLiteProcessRecorder:
+        recorder = SQLiteProcessRecorder(SQLiteDatastore(self.db))
+        recorder.create_table()
+        return recorder
+
+
+class TestSQLiteFactory(_TempDB, InfrastructureFactoryTestCase[SQLiteFactory]):
+    def expected_factory_class(self) -> type[SQLiteFactory]:
+        return SQLiteFactory
+
+    def expected_aggregate_recorder_class(self) -> type:
+        from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+        return SQLiteAggregateRecorder
+
+    def expected_application_recorder_class(self) -> type:
+        return SQLiteApplicationRecorder
+
+    def expected_tracking_recorder_class(self) -> type:
+        return SQLiteTrackingRecorder
+
+    def expected_process_recorder_class(self) -> type:
+        return SQLiteProcessRecorder
+
+    def setUp(self) -> None:
+        self.env = Environment("TestCase")
+        self.env[SQLiteFactory.PERSISTENCE_MODULE] = "eventsourcing.sqlite"
+        super().setUp()
+        self.env[SQLiteFactory.SQLITE_DBNAME] = self.db
+
+    def tearDown(self) -> None:
+        for key in (SQLiteFactory.PERSISTENCE_MODULE, SQLiteFactory.SQLITE_DBNAME):
+            os.environ.pop(key, None)
+        super().tearDown()
+
+
+del ApplicationRecorderTestCase
+del TrackingRecorderTestCase
+del ProcessRecorderTestCase
+del InfrastructureFactoryTestCase

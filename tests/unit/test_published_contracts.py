@@ -1,0 +1,48 @@
+"""What we publish must match the code: JSON Schemas, the README's role table and
+event catalogue, and the CI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.domain.base import EVENT_TYPES
+from engine.domain.directory import Role
+from engine.jsonschema import SCHEMA_DIR, all_schemas
+from engine.policy import PERMISSIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_schemas_match_the_models() -> None:
+    # A changed event model must come with regenerated schemas (`make schemas`).
+    for name, schema in all_schemas().items():
+        committed = json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
+        assert committed == schema, f"engine/schemas/{name}.json is stale: run make schemas"
+    assert {p.stem for p in SCHEMA_DIR.glob("*.json")} == set(EVENT_TYPES)
+
+
+def test_readme_role_table_matches_the_policy() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for action, roles in PERMISSIONS.items():
+        cells = " | ".join("yes" if r in roles else "" for r in Role)
+        row = f"| {action.replace('_', ' ')} | {cells} |"
+        assert row in readme, f"README role table row is stale: {row}"
+
+
+def test_readme_lists_every_event_type() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, cls in EVENT_TYPES.items():
+        assert f"`{name}` v{cls.schema_version}" in readme
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    head = readme.split("```")[1]
+    assert "make run" in head and "make test" in head
+    ci = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "set ", "cd "))
+    ]
+    assert ci[-1].strip() == "make test"
