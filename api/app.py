@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.guards import BodyGuard
-from api.routers import directory, escalations, system, tickets
+from api.routers import directory, escalations, integrity, system, tickets
 from engine.bootstrap import Runtime
 
 
@@ -21,6 +21,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(tickets.router)
     app.include_router(escalations.router)
     app.include_router(directory.router)
+    app.include_router(integrity.router)
     app.include_router(system.router)
     app.add_middleware(BodyGuard, max_bytes=runtime.settings.max_body_bytes)
     return app

@@ -175,3 +175,7 @@ class AgentPublic(BaseModel):
     active: bool
     load: int
     version: int
+
+
+class ErasureRequest(Body):
+    legal_basis: Reason = Field(description="e.g. GDPR Art. 17(1)(a), request ref. 2026-114")

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import EventStore, IntegrityError, Mapper
 
 from engine.domain import assignment as asg
 from engine.domain import directory as dirs
@@ -31,6 +31,8 @@ from engine.domain.base import (
 from engine.domain.idempotency import CommandProcessed, command_processed, idempotency_id
 from engine.domain.priority import Level, Priority, PriorityMatrix
 from engine.envelope import EnvelopeMapper
+from engine.integrity.keystore import KeyStore, MemoryKeyStore
+from engine.integrity.recording import ChainedEventStore
 from engine.policy import Principal, authorize
 from engine.results import CommandResult, EscalationDetails, TicketDetails
 
@@ -77,13 +79,21 @@ class TicketingApp(Application[UUID]):
         env: dict[str, str] | None = None,
         matrix: PriorityMatrix | None = None,
         reopen_window: timedelta = timedelta(days=7),
+        keys: KeyStore | None = None,
     ) -> None:
+        # Personal data is sealed with per-subject keys (crypto-shredding).
+        self.keys: KeyStore = keys if keys is not None else MemoryKeyStore()
         super().__init__(env)
         self.matrix = matrix or PriorityMatrix()
         self.reopen_window = reopen_window
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return EnvelopeMapper()
+        return EnvelopeMapper(self.keys)
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        mapper = self.mapper
+        assert isinstance(mapper, EnvelopeMapper)
+        return ChainedEventStore(mapper, self.recorder)
 
     # --- loading ---------------------------------------------------------------
 

@@ -5,7 +5,10 @@ Nothing connects to SQLite or Kafka at import time; ``build_runtime`` does it al
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,11 +19,16 @@ from uuid import uuid4
 from eventsourcing.persistence import IntegrityError
 
 from engine.application import TicketingApp, hash_key, new_api_key
+from engine.auditing import record_checkpoint
 from engine.desk import Desk
 from engine.domain import directory as dirs
 from engine.domain.base import CommandMeta, EventFactory
+from engine.integrity.checkpoint import Signer
+from engine.integrity.keystore import SQLiteKeyStore
 from engine.policy import Principal
 from engine.settings import Settings
+
+log = logging.getLogger("ticketing")
 
 
 class StartupError(Exception):
@@ -36,9 +44,30 @@ class Runtime:
     settings: Settings
     app: TicketingApp
     desk: Desk
+    signer: Signer
+    clock: Callable[[], datetime] = utc_now
     views: Any = None
     admin_key_created: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Record a signed checkpoint of every stream's head now."""
+        return record_checkpoint(self.app, self.signer, self.clock())
+
+    def start_checkpoints(self) -> None:
+        interval = self.settings.checkpoint_interval_s
+        if interval <= 0:
+            return
+
+        def loop() -> None:
+            while not self.stopping.wait(interval):
+                try:
+                    self.checkpoint()
+                except Exception:  # keep serving; the next interval tries again
+                    log.exception("periodic checkpoint failed")
+
+        threading.Thread(target=loop, name="checkpoints", daemon=True).start()
 
     def principal_for(self, api_key: str) -> Principal | None:
         credential = self.app.credential(api_key)
@@ -52,6 +81,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.stopping.set()
         if self.views is not None:
             self.views.stop()
         self.app.close()
@@ -97,15 +127,34 @@ def build_runtime(
     start_views: bool = True,
 ) -> Runtime:
     prepare_data_dir(settings.data_dir)
+    try:
+        keys = SQLiteKeyStore(settings.data_dir / "keys.sqlite")
+        signer = (
+            Signer.from_b64(settings.signing_key)
+            if settings.signing_key
+            else Signer.load_or_create(settings.data_dir / "signing.key")
+        )
+    except (OSError, sqlite3.Error, ValueError) as e:
+        raise StartupError(f"cannot open the key store or signing key: {e}") from None
     app = TicketingApp(
         env=settings.store_env(),
         matrix=settings.matrix(),
         reopen_window=timedelta(days=settings.reopen_window_days),
+        keys=keys,
     )
     created = bootstrap_admin(app, settings.bootstrap_admin_key, clock)
-    runtime = Runtime(settings=settings, app=app, desk=Desk(app, clock), admin_key_created=created)
+    runtime = Runtime(
+        settings=settings,
+        app=app,
+        desk=Desk(app, clock),
+        signer=signer,
+        clock=clock,
+        admin_key_created=created,
+    )
     if start_views and settings.projections == "in-process":
         runtime.views = start_projections(app, settings.data_dir)
+    if start_views:
+        runtime.start_checkpoints()
     return runtime
 
 

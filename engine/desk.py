@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from engine.application import (
@@ -19,9 +20,11 @@ from engine.application import (
     new_api_key,
     new_meta,
 )
+from engine.auditing import ticket_streams, verify_streams
 from engine.domain import assignment as asg
 from engine.domain import directory as dirs
 from engine.domain import escalation as esc
+from engine.domain import privacy
 from engine.domain import ticket as tk
 from engine.domain.base import (
     CommandMeta,
@@ -32,6 +35,7 @@ from engine.domain.base import (
 )
 from engine.domain.directory import Role
 from engine.domain.priority import Level, Priority
+from engine.envelope import decode_envelope
 from engine.policy import Principal, authorize, may
 from engine.results import CommandResult, EscalationDetails, TicketDetails
 
@@ -724,6 +728,59 @@ class Desk:
             return events, result
 
         return self.app.run(principal, meta, idem, decision)
+
+    def verify_ticket(self, principal: Principal, ticket_id: UUID) -> dict[str, Any]:
+        """Recompute the hash chains of the ticket's Ticket, Assignment and Escalation
+        streams and report the first broken link."""
+        t = self.app.ticket(ticket_id)
+        authorize(principal, "read_audit")
+        streams: dict[str, list[dict[str, Any]]] = {}
+        for aggregate in ticket_streams(self.app, t.id):
+            stored = self.app.recorder.select_events(aggregate)
+            streams[str(aggregate)] = [decode_envelope(s.state) for s in stored]
+        report = verify_streams({k: v for k, v in streams.items() if v})
+        return {"ticket_id": str(t.id), **report.as_dict()}
+
+    # --- privacy ---------------------------------------------------------------
+
+    def erase_subject(
+        self,
+        principal: Principal,
+        subject_id: str,
+        legal_basis: str,
+        idem: Idempotency | None = None,
+    ) -> CommandResult:
+        """Record the erasure, then destroy the subject's key: their personal data in
+        every event, view, export and on the Kafka topic becomes unreadable."""
+        authorize(principal, "manage_directory")
+        meta = self._meta(principal)
+        aggregate = privacy.subject_aggregate_id(subject_id)
+
+        def decision() -> tuple[list[DomainEvent], Callable[[int], CommandResult]]:
+            subject = self.app._fold(
+                aggregate, privacy.evolve, privacy.DataSubject(subject_id=subject_id)
+            )
+            assert subject is not None
+            if subject.erased:
+                # Finish an erasure whose key destruction was interrupted.
+                self.app.keys.destroy(subject_id)
+            events = privacy.erase(subject, meta, legal_basis)
+
+            def result(position: int) -> CommandResult:
+                v = subject.version + 1
+                return CommandResult(
+                    aggregate_id=aggregate,
+                    version=v,
+                    position=position,
+                    etag=f'"{v}"',
+                    extra={"subject_id": subject_id},
+                )
+
+            return events, result
+
+        result = self.app.run(principal, meta, idem, decision)
+        self.app.keys.destroy(subject_id)
+        return result
 
     def agents(self, principal: Principal, agent_ids: list[UUID]) -> list[dirs.Agent]:
         authorize(principal, "read_directory")

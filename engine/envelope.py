@@ -6,7 +6,13 @@ in SQLite, in the Kafka record value and in ``GET /events``::
     {"event_id": "...", "type": "TicketOpened", "schema_version": 1,
      "aggregate_type": "Ticket", "aggregate_id": "...", "aggregate_version": 1,
      "occurred_at": "2026-11-24T09:00:00Z", "actor": "...",
-     "correlation_id": "...", "causation_id": null, "data": {...}}
+     "correlation_id": "...", "causation_id": null, "data": {...},
+     "prev_hash": "..." | null, "hash": "..."}
+
+``hash`` and ``prev_hash`` chain the events of one aggregate (see
+engine.integrity.chain). Personal data fields in ``data`` are encrypted with the data
+subject's key (see engine.integrity.personal); reading them after the key was
+destroyed gives ``"[erased]"``.
 
 The stored event's ``topic`` is the stable type name (``TicketOpened``), never a
 Python module path, so the stream stays readable when code moves.
@@ -28,6 +34,9 @@ from eventsourcing.persistence import (
 
 from engine.domain import events as _events  # noqa: F401  (registers every event type)
 from engine.domain.base import EVENT_TYPES, DomainEvent
+from engine.integrity.chain import envelope_hash
+from engine.integrity.keystore import KeyStore
+from engine.integrity.personal import seal, unseal
 
 ENVELOPE_KEYS = (
     "event_id",
@@ -41,6 +50,8 @@ ENVELOPE_KEYS = (
     "correlation_id",
     "causation_id",
     "data",
+    "prev_hash",
+    "hash",
 )
 
 
@@ -48,8 +59,11 @@ class EnvelopeError(MapperDeserialisationError):
     """A stored record is not a readable event envelope (names what is wrong)."""
 
 
-def to_envelope(event: DomainEvent) -> dict[str, Any]:
-    return {
+def to_envelope(
+    event: DomainEvent, keys: KeyStore | None = None, prev_hash: str | None = None
+) -> dict[str, Any]:
+    """The event's envelope, personal fields sealed, chained to ``prev_hash``."""
+    envelope = {
         "event_id": str(event.event_id),
         "type": event.type_name,
         "schema_version": event.schema_version,
@@ -60,8 +74,11 @@ def to_envelope(event: DomainEvent) -> dict[str, Any]:
         "actor": event.actor,
         "correlation_id": str(event.correlation_id),
         "causation_id": str(event.causation_id) if event.causation_id else None,
-        "data": event.data(),
+        "data": seal(keys, event.data(), event.personal_fields, event.subject()),
+        "prev_hash": prev_hash,
     }
+    envelope["hash"] = envelope_hash(envelope)
+    return envelope
 
 
 def encode_envelope(envelope: dict[str, Any]) -> bytes:
@@ -81,7 +98,7 @@ def decode_envelope(state: bytes) -> dict[str, Any]:
     return cast(dict[str, Any], envelope)
 
 
-def from_envelope(envelope: dict[str, Any]) -> DomainEvent:
+def from_envelope(envelope: dict[str, Any], keys: KeyStore | None = None) -> DomainEvent:
     type_name = envelope["type"]
     cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
@@ -93,7 +110,7 @@ def from_envelope(envelope: dict[str, Any]) -> DomainEvent:
     if not isinstance(data, dict):
         raise EnvelopeError("data is not a JSON object")
     try:
-        data = cls.upcast(dict(data), version)
+        data = cls.upcast(unseal(keys, dict(data)), version)
         return cls.model_validate(
             {
                 **data,
@@ -111,23 +128,34 @@ def from_envelope(envelope: dict[str, Any]) -> DomainEvent:
 
 
 class EnvelopeMapper(Mapper[UUID]):
-    """eventsourcing mapper that writes and reads our JSON envelope."""
+    """eventsourcing mapper that writes and reads our JSON envelope.
 
-    def __init__(self) -> None:
+    With a key store, personal fields are sealed on write and unsealed on read.
+    ``to_stored_event`` alone cannot chain (it does not know the previous event):
+    the application records through ``ChainedEventStore``, which calls ``stored``.
+    """
+
+    def __init__(self, keys: KeyStore | None = None) -> None:
         super().__init__(transcoder=JSONTranscoder())
+        self.keys = keys
 
-    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        event = cast(DomainEvent, domain_event)
-        return StoredEvent(
+    def stored(self, event: DomainEvent, prev_hash: str | None) -> tuple[StoredEvent, str]:
+        envelope = to_envelope(event, self.keys, prev_hash)
+        stored = StoredEvent(
             originator_id=event.originator_id,
             originator_version=event.originator_version,
             topic=event.type_name,
-            state=encode_envelope(to_envelope(event)),
+            state=encode_envelope(envelope),
         )
+        return stored, envelope["hash"]
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        event = cast(DomainEvent, domain_event)
+        return self.stored(event, None)[0]
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         try:
-            return from_envelope(decode_envelope(stored_event.state))
+            return from_envelope(decode_envelope(stored_event.state), self.keys)
         except EnvelopeError as e:
             raise EnvelopeError(
                 f"event {stored_event.originator_id} v{stored_event.originator_version} "

@@ -10,6 +10,8 @@
 | TICKETING_MAX_BODY_BYTES | 65536 | larger request bodies get 413 |
 | TICKETING_WAIT_TIMEOUT_S | 5 | longest `min_position` wait before 504 |
 | TICKETING_PROJECTIONS | in-process | `in-process` or `off` (run `ticketing project`) |
+| TICKETING_SIGNING_KEY | (data_dir/signing.key) | base64 Ed25519 seed that signs checkpoints |
+| TICKETING_CHECKPOINT_INTERVAL_S | 3600 | seconds between signed checkpoints (0: on demand) |
 | KAFKA_BOOTSTRAP_SERVERS | (unset) | set it to use the Kafka event store |
 | KAFKA_TOPIC | ticketing.events | the topic that is the system of record |
 """
@@ -39,6 +41,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65536, ge=1024)
     wait_timeout_s: float = Field(default=5.0, gt=0)
     projections: str = "in-process"
+    signing_key: str | None = None
+    checkpoint_interval_s: float = Field(default=3600.0, ge=0)
 
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"

@@ -54,6 +54,10 @@ class DomainEvent(BaseModel):
     type_name: ClassVar[str]
     schema_version: ClassVar[int] = 1
     aggregate_type: ClassVar[str]
+    # Personal data of a data subject, encrypted in the stored payload with that
+    # subject's key (crypto-shredding): the fields, and the field naming the subject.
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+    subject_field: ClassVar[str | None] = None
 
     originator_id: UUID
     originator_version: int
@@ -96,6 +100,13 @@ class DomainEvent(BaseModel):
                 f"(this engine reads version {cls.schema_version})"
             )
         return data
+
+    def subject(self) -> str | None:
+        """The data subject whose personal data this event carries, if any."""
+        if self.subject_field is None:
+            return None
+        value = getattr(self, self.subject_field)
+        return str(value) if value is not None else None
 
     def data(self) -> dict[str, Any]:
         """The event's own fields, without the envelope, JSON-ready."""

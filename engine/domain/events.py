@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from engine.domain import assignment, directory, escalation, idempotency, ticket
+from engine.domain import (
+    assignment,
+    audit,
+    directory,
+    escalation,
+    idempotency,
+    privacy,
+    ticket,
+)
 from engine.domain.base import EVENT_TYPES, DomainEvent
 
 __all__ = [
     "EVENT_TYPES",
     "DomainEvent",
     "assignment",
+    "audit",
     "directory",
     "escalation",
     "idempotency",
+    "privacy",
     "ticket",
 ]

@@ -74,6 +74,8 @@ class TicketEvent(DomainEvent):
 
 class TicketOpened(TicketEvent):
     type_name = "TicketOpened"
+    personal_fields = ("title", "description", "requester_name", "requester_email")
+    subject_field = "requester_id"
     title: str
     description: str
     requester_id: str
@@ -96,10 +98,13 @@ class TicketTriaged(TicketEvent):
 
 class TicketCommented(TicketEvent):
     type_name = "TicketCommented"
+    personal_fields = ("body",)
+    subject_field = "subject_id"
     comment_id: UUID
     body: str
     visibility: Visibility
     author_role: str
+    subject_id: str | None = Field(default=None, description="the ticket's requester")
 
 
 class TicketWorkStarted(TicketEvent):
@@ -152,8 +157,11 @@ class TicketMerged(TicketEvent):
 
 class SatisfactionRated(TicketEvent):
     type_name = "SatisfactionRated"
+    personal_fields = ("comment",)
+    subject_field = "subject_id"
     score: int = Field(ge=1, le=5)
     comment: str | None = None
+    subject_id: str | None = Field(default=None, description="the ticket's requester")
 
 
 class TicketEscalated(TicketEvent):
@@ -475,6 +483,7 @@ def comment(
             body=body,
             visibility=visibility,
             author_role=author_role,
+            subject_id=t.requester_id,
         )
     ]
 
@@ -606,7 +615,12 @@ def rate(
         raise RuleViolationError("satisfaction has already been rated for this ticket")
     return [
         EventFactory(meta).make(
-            SatisfactionRated, t.id, t.version + 1, score=score, comment=comment_text
+            SatisfactionRated,
+            t.id,
+            t.version + 1,
+            score=score,
+            comment=comment_text,
+            subject_id=t.requester_id,
         )
     ]
 

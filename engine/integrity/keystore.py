@@ -1,0 +1,154 @@
+"""Per-data-subject encryption keys, kept outside the event log.
+
+Destroying a subject's key makes every copy of their personal data unreadable (in the
+store, on the Kafka topic, in exports and backups): crypto-shredding.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from engine.domain.base import RuleViolationError
+
+
+class KeyStore(ABC):
+    """Promises: ``key_for`` returns the same key for a subject until it is destroyed;
+    after ``destroy`` it returns None forever and ``create`` refuses the subject."""
+
+    @abstractmethod
+    def key_for(self, subject_id: str) -> bytes | None: ...
+
+    @abstractmethod
+    def get_or_create(self, subject_id: str) -> bytes: ...
+
+    @abstractmethod
+    def destroy(self, subject_id: str) -> bool: ...
+
+    @abstractmethod
+    def is_erased(self, subject_id: str) -> bool: ...
+
+
+class SubjectErasedError(RuleViolationError):
+    """Personal data of an erased subject cannot be recorded again under the old key."""
+
+
+class MemoryKeyStore(KeyStore):
+    def __init__(self) -> None:
+        self._keys: dict[str, bytes] = {}
+        self._erased: set[str] = set()
+        self._lock = threading.Lock()
+
+    def key_for(self, subject_id: str) -> bytes | None:
+        return self._keys.get(subject_id)
+
+    def get_or_create(self, subject_id: str) -> bytes:
+        with self._lock:
+            if subject_id in self._erased:
+                raise SubjectErasedError(f"data subject {subject_id} was erased")
+            return self._keys.setdefault(subject_id, os.urandom(32))
+
+    def destroy(self, subject_id: str) -> bool:
+        with self._lock:
+            self._erased.add(subject_id)
+            return self._keys.pop(subject_id, None) is not None
+
+    def is_erased(self, subject_id: str) -> bool:
+        return subject_id in self._erased
+
+
+class SQLiteKeyStore(KeyStore):
+    """Keys in ``keys.sqlite`` in the data directory. Destroyed keys are overwritten
+    and deleted, and the subject is remembered as erased."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._cache: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        with self._conn() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS subject_keys (subject_id TEXT PRIMARY KEY, "
+                "key BLOB, erased_at TEXT)"
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA secure_delete=ON")
+            self._local.conn = conn
+        return conn
+
+    def key_for(self, subject_id: str) -> bytes | None:
+        cached = self._cache.get(subject_id)
+        if cached is not None:
+            return cached
+        row = (
+            self._conn()
+            .execute("SELECT key FROM subject_keys WHERE subject_id = ?", (subject_id,))
+            .fetchone()
+        )
+        if row is None or row[0] is None:
+            return None
+        key = bytes(row[0])
+        self._cache[subject_id] = key
+        return key
+
+    def get_or_create(self, subject_id: str) -> bytes:
+        existing = self.key_for(subject_id)
+        if existing is not None:
+            return existing
+        conn = self._conn()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT key, erased_at FROM subject_keys WHERE subject_id = ?", (subject_id,)
+                ).fetchone()
+                if row is not None and row[1] is not None:
+                    raise SubjectErasedError(f"data subject {subject_id} was erased")
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO subject_keys (subject_id, key) VALUES (?, ?)",
+                        (subject_id, os.urandom(32)),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        key = self.key_for(subject_id)
+        assert key is not None
+        return key
+
+    def destroy(self, subject_id: str) -> bool:
+        conn = self._conn()
+        with self._lock:
+            self._cache.pop(subject_id, None)
+            had = conn.execute(
+                "SELECT key FROM subject_keys WHERE subject_id = ? AND key IS NOT NULL",
+                (subject_id,),
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO subject_keys (subject_id, key, erased_at) "
+                "VALUES (?, NULL, datetime('now')) ON CONFLICT(subject_id) DO UPDATE "
+                "SET key = NULL, erased_at = datetime('now')",
+                (subject_id,),
+            )
+        return had is not None
+
+    def is_erased(self, subject_id: str) -> bool:
+        row = (
+            self._conn()
+            .execute("SELECT erased_at FROM subject_keys WHERE subject_id = ?", (subject_id,))
+            .fetchone()
+        )
+        return row is not None and row[0] is not None
+
+    def forget_cached(self) -> None:
+        """Drop cached keys (another process may have destroyed one)."""
+        self._cache.clear()

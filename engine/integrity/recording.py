@@ -1,0 +1,61 @@
+"""Recording with a hash chain: the event store the application writes through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import EventStore, Notification, Recording, StoredEvent
+
+from engine.domain.base import DomainEvent
+from engine.envelope import EnvelopeMapper, decode_envelope
+
+
+class ChainedEventStore(EventStore[UUID]):
+    """Links each new event to the hash of its aggregate's previous stored event.
+
+    Concurrent commands on one aggregate compute the same ``prev_hash`` but only one
+    can take the next version, so the chain stays a chain.
+    """
+
+    def __init__(self, mapper: EnvelopeMapper, recorder: Any) -> None:
+        super().__init__(mapper=mapper, recorder=recorder)
+        self.envelopes = mapper
+
+    def head_hash(self, aggregate_id: UUID, version: int) -> str | None:
+        if version < 1:
+            return None
+        found = self.recorder.select_events(aggregate_id, gt=version - 1, lte=version)
+        if not found:
+            return None
+        head = decode_envelope(found[0].state).get("hash")
+        return str(head) if head is not None else None
+
+    def put(
+        self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        heads: dict[UUID, str | None] = {}
+        stored_events: list[StoredEvent] = []
+        for domain_event in domain_events:
+            event = cast(DomainEvent, domain_event)
+            aggregate = event.originator_id
+            if aggregate not in heads:
+                heads[aggregate] = self.head_hash(aggregate, event.originator_version - 1)
+            stored, heads[aggregate] = self.envelopes.stored(event, heads[aggregate])
+            stored_events.append(stored)
+        ids = self.recorder.insert_events(stored_events, **kwargs) or []
+        return [
+            Recording(
+                d,
+                Notification(
+                    originator_id=s.originator_id,
+                    originator_version=s.originator_version,
+                    topic=s.topic,
+                    state=s.state,
+                    id=n,
+                ),
+            )
+            for d, s, n in zip(domain_events, stored_events, ids, strict=True)
+        ]
