@@ -47,6 +47,104 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_runtime(args: argparse.Namespace) -> object:
+    """A runtime on the data directory, without views or background work."""
+    from engine.bootstrap import StartupError, build_runtime
+    from engine.settings import Settings
+
+    try:
+        settings = _settings(args)
+        assert isinstance(settings, Settings)
+        return build_runtime(settings, start_views=False)
+    except (ValidationError, StartupError) as e:
+        raise SystemExit(f"ticketing: {e}") from None
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Verify the whole log, one ticket, or an offline bundle; exit 1 on any break."""
+    import json
+    from uuid import UUID
+
+    from engine.auditing import verify_bundle, verify_log
+    from engine.bootstrap import Runtime
+    from engine.policy import Principal
+    from engine.progress import ProgressBar
+
+    if args.bundle:
+        try:
+            bundle = json.loads(Path(args.bundle).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            print(f"ticketing: cannot read bundle {args.bundle}: {e}", file=sys.stderr)
+            return 2
+        report = verify_bundle(bundle, args.public_key).as_dict()
+    else:
+        runtime = _open_runtime(args)
+        assert isinstance(runtime, Runtime)
+        try:
+            if args.ticket:
+                try:
+                    ticket_id = UUID(args.ticket)
+                except ValueError:
+                    print(
+                        f"ticketing: --ticket {args.ticket!r} is not a ticket id", file=sys.stderr
+                    )
+                    return 2
+                auditor = Principal(id="cli", name="cli", role="auditor")
+                report = runtime.desk.verify_ticket(auditor, ticket_id)
+            else:
+                bar = ProgressBar("verify")
+                report = verify_log(runtime.app.recorder, bar, args.public_key).as_dict()
+                bar.finish()
+        finally:
+            runtime.close()
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+def export(args: argparse.Namespace) -> int:
+    """Write one ticket's replay bundle (events, chains, checkpoint, proofs)."""
+    from uuid import UUID
+
+    from engine.auditing import build_bundle, dump_bundle
+    from engine.bootstrap import Runtime
+    from engine.progress import ProgressBar
+
+    try:
+        ticket_id = UUID(args.ticket)
+    except ValueError:
+        print(f"ticketing: --ticket {args.ticket!r} is not a ticket id", file=sys.stderr)
+        return 2
+    runtime = _open_runtime(args)
+    assert isinstance(runtime, Runtime)
+    try:
+        bar = ProgressBar("export")
+        bundle = build_bundle(runtime.app, ticket_id, bar)
+        bar.finish()
+    finally:
+        runtime.close()
+    if not bundle["events"]:
+        print(f"ticketing: no ticket {ticket_id} in this log", file=sys.stderr)
+        return 1
+    Path(args.bundle).write_text(dump_bundle(bundle), encoding="utf-8")
+    print(f"wrote {len(bundle['events'])} events of ticket {ticket_id} to {args.bundle}")
+    return 0
+
+
+def checkpoint(args: argparse.Namespace) -> int:
+    """Record a signed checkpoint now."""
+    import json
+
+    from engine.bootstrap import Runtime
+
+    runtime = _open_runtime(args)
+    assert isinstance(runtime, Runtime)
+    try:
+        print(json.dumps(runtime.checkpoint(), indent=2))
+    finally:
+        runtime.close()
+    return 0
+
+
 def schemas(args: argparse.Namespace) -> int:
     from engine.jsonschema import write_schemas
 
@@ -65,6 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (default 8000)")
     p.set_defaults(func=serve)
+    p = sub.add_parser("verify", help="recompute hash chains and checkpoints (exit 1 on a break)")
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    p.add_argument("--ticket", help="verify one ticket's streams only")
+    p.add_argument("--bundle", help="verify an exported bundle offline (no store needed)")
+    p.add_argument("--public-key", help="the checkpoint signing key you trust (base64)")
+    p.set_defaults(func=verify)
+    p = sub.add_parser("export", help="export a ticket's verifiable replay bundle")
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    p.add_argument("--ticket", required=True, help="ticket id")
+    p.add_argument("--bundle", required=True, help="output file")
+    p.set_defaults(func=export)
+    p = sub.add_parser("checkpoint", help="record a signed checkpoint of every stream now")
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    p.set_defaults(func=checkpoint)
     p = sub.add_parser("schemas", help="write the event JSON Schemas")
     p.add_argument("--out", help="directory (default: the package's schemas/)")
     p.set_defaults(func=schemas)

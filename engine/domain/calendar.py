@@ -1,22 +1,19 @@
 """Business calendars: working hours, holidays and business-time arithmetic for SLA clocks.
 
-Pure domain code: every instant is passed in (timezone-aware, any zone; results are UTC) and
-nothing reads the clock. Public holidays come from the ``holidays`` package, which is static
-data, looked up lazily per year and cached.
+Pure domain code: instants are passed in (timezone-aware; results are UTC), nothing reads the
+clock. Public holidays come from the ``holidays`` package's static data, per year, cached.
 
-Wall-clock semantics: an instant is business time when its *local wall-clock reading* (date
-and time, as ``instant.astimezone(tz)`` shows it) lies in a working interval of that date, and
-the date is neither a weekend nor a holiday. So a 09:00-17:00 day is 09:00-17:00 local on a
-DST change day too, and around the transitions:
+An instant is business time when its local wall-clock reading (``instant.astimezone(tz)``,
+date and time) lies in a working interval of that weekday and the date is no holiday. So
+09:00-17:00 stays 09:00-17:00 local on DST change days, and around a change:
 
-- a skipped (nonexistent) local time is never read off the clock: an interval that starts in
-  the gap starts at the transition instant, one that ends in the gap ends there;
-- a repeated (ambiguous) local time is read twice: an interval covering it counts both
-  occurrences, so 00:00-03:00 on a fall-back night is four real hours.
+- a skipped (nonexistent) local time is never read: an interval starting or ending in the gap
+  starts or ends at the change;
+- a repeated (ambiguous) local time is read twice and counts twice: 00:00-03:00 on a fall-back
+  night is four real hours.
 
-A working interval ``(start, end)`` needs ``start < end``; an ``end`` of ``time(0)`` means
-midnight at the end of the day (24:00), so ``(time(0), time(0))`` is the whole day. Intervals
-crossing midnight are not supported: split them into two days.
+An interval ``(start, end)`` needs ``start < end``; an ``end`` of ``time(0)`` means 24:00, so
+``(time(0), time(0))`` is the whole day. Overnight intervals are refused: split them in two.
 """
 
 from __future__ import annotations
@@ -24,32 +21,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from holidays import country_holidays
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["BusinessCalendar", "CalendarError", "Pause", "Shift"]
+from engine.domain.base import DomainError
+
+__all__ = ["BusinessCalendar", "CalendarError", "Pause", "Shift", "Shifts"]
 
 Shift = tuple[time, time]
 """A working interval in local wall-clock time; an end of ``time(0)`` means 24:00."""
+
+Shifts = tuple[Shift, ...]
 
 Pause = tuple[datetime, datetime | None]
 """A stopped-clock interval; an end of ``None`` means still paused (open-ended)."""
 
 MIDNIGHT = time(0)
+NINE_TO_FIVE: Shifts = ((time(9), time(17)),)
 MAX_IDLE_DAYS = 3660  # ~10 years without working time means the calendar never works.
 _DAY = timedelta(days=1)
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
 
 
-class CalendarError(ValueError):
+class CalendarError(DomainError, ValueError):
     """A calendar is malformed, or business time cannot be computed with it."""
-
-
-def _weekdays_9_to_5() -> dict[int, tuple[Shift, ...]]:
-    return {day: ((time(9), time(17)),) for day in range(5)}
 
 
 @lru_cache(maxsize=256)
@@ -70,7 +69,9 @@ class BusinessCalendar(BaseModel):
 
     name: str
     timezone: str = "UTC"
-    working_hours: dict[int, tuple[Shift, ...]] = Field(default_factory=_weekdays_9_to_5)
+    working_hours: dict[int, Shifts] = Field(
+        default_factory=lambda: dict.fromkeys(range(5), NINE_TO_FIVE)
+    )
     holidays: frozenset[date] = frozenset()
     holiday_country: str | None = None
     holiday_subdivision: str | None = None
@@ -78,8 +79,8 @@ class BusinessCalendar(BaseModel):
     @classmethod
     def always_on(cls, name: str = "24x7", timezone: str = "UTC") -> BusinessCalendar:
         """A calendar on which every instant is business time."""
-        return cls(name=name, timezone=timezone,
-                   working_hours={day: ((MIDNIGHT, MIDNIGHT),) for day in range(7)})
+        whole_day: Shifts = ((MIDNIGHT, MIDNIGHT),)
+        return cls(name=name, timezone=timezone, working_hours=dict.fromkeys(range(7), whole_day))
 
     @field_validator("timezone")
     @classmethod
@@ -92,10 +93,8 @@ class BusinessCalendar(BaseModel):
 
     @field_validator("working_hours")
     @classmethod
-    def _well_formed_hours(
-        cls, hours: dict[int, tuple[Shift, ...]]
-    ) -> dict[int, tuple[Shift, ...]]:
-        checked = {}
+    def _well_formed_hours(cls, hours: dict[int, Shifts]) -> dict[int, Shifts]:
+        checked: dict[int, Shifts] = {}
         for day, shifts in sorted(hours.items()):
             if day not in range(7):
                 raise CalendarError(f"weekday {day} is not in 0 (Monday) .. 6 (Sunday)")
@@ -108,7 +107,7 @@ class BusinessCalendar(BaseModel):
                         f"working interval {start}-{end} on weekday {day} must end after it "
                         "starts (overnight intervals are not supported; end 00:00 means 24:00)"
                     )
-            for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+            for (_, end), (start, _) in pairwise(ordered):
                 if end == MIDNIGHT or start < end:
                     raise CalendarError(f"working intervals on weekday {day} overlap")
             if ordered:
@@ -119,30 +118,26 @@ class BusinessCalendar(BaseModel):
 
     @model_validator(mode="after")
     def _known_holiday_country(self) -> BusinessCalendar:
-        if self.holiday_country is None:
-            if self.holiday_subdivision is not None:
-                raise CalendarError("a holiday subdivision needs a holiday country")
-            return self
+        if self.holiday_country is None and self.holiday_subdivision is not None:
+            raise CalendarError("a holiday subdivision needs a holiday country")
         try:
-            country_holidays(self.holiday_country, subdiv=self.holiday_subdivision)
+            if self.holiday_country is not None:
+                country_holidays(self.holiday_country, subdiv=self.holiday_subdivision)
         except NotImplementedError as error:
             raise CalendarError(f"no public holidays known: {error}") from None
         return self
 
-    # -- queries -------------------------------------------------------------------------
-
     def is_holiday(self, day: date) -> bool:
         """Whether the local date is an explicit or a public holiday."""
-        if day in self.holidays:
-            return True
-        return self.holiday_country is not None and day in _public_holidays(
-            self.holiday_country, self.holiday_subdivision, day.year
+        return day in self.holidays or (
+            self.holiday_country is not None
+            and day in _public_holidays(self.holiday_country, self.holiday_subdivision, day.year)
         )
 
     def is_business_time(self, instant: datetime) -> bool:
         """Whether the clock runs at this instant."""
         local = _utc(instant).astimezone(ZoneInfo(self.timezone))
-        reading = local.time().replace(tzinfo=None, fold=0)
+        reading = local.time().replace(fold=0)
         return not self.is_holiday(local.date()) and any(
             start <= reading and (end == MIDNIGHT or reading < end)
             for start, end in self.working_hours.get(local.weekday(), ())
@@ -151,9 +146,8 @@ class BusinessCalendar(BaseModel):
     def next_business_start(self, instant: datetime) -> datetime:
         """The earliest business instant at or after ``instant`` (itself if business time)."""
         start = _utc(instant)
-        for period_start, _ in self._periods(start):
-            return max(period_start, start)
-        raise AssertionError("unreachable: _periods is endless or raises")
+        period_start, _ = next(self._periods(start))
+        return max(period_start, start)
 
     def business_time_between(
         self, start: datetime, end: datetime, pauses: Iterable[Pause] = ()
@@ -193,11 +187,11 @@ class BusinessCalendar(BaseModel):
             remaining -= run_end - run_start
         raise CalendarError("the clock is paused indefinitely before the duration has elapsed")
 
-    # -- working periods -----------------------------------------------------------------
-
-    def _running(self, start: datetime, pauses: Iterable[Pause]) -> Iterator[tuple[datetime, datetime]]:
+    def _running(
+        self, start: datetime, pauses: Iterable[Pause]
+    ) -> Iterator[tuple[datetime, datetime]]:
         """Disjoint UTC intervals after ``start``, in order, during which the clock runs."""
-        stops = _merged(pauses, start)
+        stops = _stops(pauses, start)  # May overlap: each is jumped past in turn.
         i = 0
         for period_start, period_end in self._periods(start):
             run_start = max(period_start, start)
@@ -217,7 +211,7 @@ class BusinessCalendar(BaseModel):
     def _periods(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working periods (UTC, in order) ending after ``start``; endless unless idle."""
         zone = ZoneInfo(self.timezone)
-        # The day before too: where clocks fall back at midnight a local date recurs.
+        # A day early: where clocks fall back across midnight, a later instant reads that date.
         day = start.astimezone(zone).date() - _DAY
         idle_days = 0
         while True:
@@ -226,8 +220,8 @@ class BusinessCalendar(BaseModel):
             idle_days = 0 if periods else idle_days + 1
             if idle_days > MAX_IDLE_DAYS:
                 raise CalendarError(
-                    f"calendar {self.name!r} has no working time for {MAX_IDLE_DAYS} days "
-                    f"after {day - MAX_IDLE_DAYS * _DAY}"
+                    f"calendar {self.name!r} has no working time for "
+                    f"{MAX_IDLE_DAYS} days from {day - MAX_IDLE_DAYS * _DAY}"
                 )
             day += _DAY
 
@@ -239,22 +233,16 @@ class BusinessCalendar(BaseModel):
         return sorted(piece for shift in shifts for piece in _wall_span(day, shift, zone))
 
 
-def _merged(pauses: Iterable[Pause], start: datetime) -> list[tuple[datetime, datetime]]:
-    """Pauses as sorted, disjoint UTC intervals ending after ``start`` (open ones: forever)."""
-    spans = []
+def _stops(pauses: Iterable[Pause], start: datetime) -> list[tuple[datetime, datetime]]:
+    """Pauses ending after ``start``, in UTC, sorted; open ones last forever."""
+    stops = []
     for pause_start, pause_end in pauses:
         begin, end = _utc(pause_start), _FOREVER if pause_end is None else _utc(pause_end)
         if end < begin:
             raise CalendarError(f"pause ends at {end.isoformat()}, before it starts")
         if end > start:
-            spans.append((begin, end))
-    merged: list[tuple[datetime, datetime]] = []
-    for begin, end in sorted(spans):
-        if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((begin, end))
-    return merged
+            stops.append((begin, end))
+    return sorted(stops)
 
 
 def _wall_span(day: date, shift: Shift, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
@@ -264,34 +252,35 @@ def _wall_span(day: date, shift: Shift, zone: ZoneInfo) -> list[tuple[datetime, 
     offsets = {_offset(wall.replace(fold=fold), zone) for wall in (start, end) for fold in (0, 1)}
     if len(offsets) == 1:
         (offset,) = offsets
-        return [((start - offset).replace(tzinfo=UTC), (end - offset).replace(tzinfo=UTC))]
+        return [(_at(start, offset), _at(end, offset))]
     # The UTC offset changes once inside the shift: read the wall clock on either side.
-    change = _offset_change((start - max(offsets)).replace(tzinfo=UTC),
-                            (end - min(offsets)).replace(tzinfo=UTC), zone)
-    before, after = _utc_offset(change - _TICK, zone), _utc_offset(change, zone)
+    change = _offset_change(_at(start, max(offsets)), _at(end, min(offsets)), zone)
+    before = _offset((change - _TICK).astimezone(zone), zone)
+    after = _offset(change.astimezone(zone), zone)
     pieces = [
-        ((start - before).replace(tzinfo=UTC), min((end - before).replace(tzinfo=UTC), change)),
-        (max((start - after).replace(tzinfo=UTC), change), (end - after).replace(tzinfo=UTC)),
+        (_at(start, before), min(_at(end, before), change)),
+        (max(_at(start, after), change), _at(end, after)),
     ]
     return [(s, e) for s, e in pieces if s < e]
 
 
-def _offset(wall: datetime, zone: ZoneInfo) -> timedelta:
-    offset = zone.utcoffset(wall)
+def _at(wall: datetime, offset: timedelta) -> datetime:
+    """The UTC instant at which a clock running at ``offset`` reads ``wall``."""
+    return (wall - offset).replace(tzinfo=UTC)
+
+
+def _offset(local: datetime, zone: ZoneInfo) -> timedelta:
+    offset = zone.utcoffset(local)
     assert offset is not None  # ZoneInfo always knows its offset.
     return offset
 
 
-def _utc_offset(instant: datetime, zone: ZoneInfo) -> timedelta:
-    return _offset(instant.astimezone(zone), zone)
-
-
 def _offset_change(low: datetime, high: datetime, zone: ZoneInfo) -> datetime:
     """The first instant in (low, high] whose UTC offset differs from low's (bisection)."""
-    initial = _utc_offset(low, zone)
+    initial = _offset(low.astimezone(zone), zone)
     while high - low > _TICK:
         middle = low + (high - low) // 2
-        if _utc_offset(middle, zone) == initial:
+        if _offset(middle.astimezone(zone), zone) == initial:
             low = middle
         else:
             high = middle
