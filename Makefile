@@ -38,6 +38,10 @@ test: install system-deps lint typecheck
 bench: install
 	$(BIN)/python -m bench
 
+docs: install
+	$(BIN)/ticketing schemas
+	$(BIN)/ticketing docs README.md
+
 schemas: install
 	$(BIN)/ticketing schemas
 

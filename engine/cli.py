@@ -155,6 +155,14 @@ def schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def docs(args: argparse.Namespace) -> int:
+    from engine.catalogue import rewrite
+
+    changed = rewrite(Path(args.readme))
+    print(f"{args.readme}: {'updated' if changed else 'up to date'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticketing", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checkpoint", help="record a signed checkpoint of every stream now")
     p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
     p.set_defaults(func=checkpoint)
+    p = sub.add_parser("docs", help="regenerate the README's event and role tables")
+    p.add_argument("readme", nargs="?", default="README.md")
+    p.set_defaults(func=docs)
     p = sub.add_parser("schemas", help="write the event JSON Schemas")
     p.add_argument("--out", help="directory (default: the package's schemas/)")
     p.set_defaults(func=schemas)
