@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from api import errors
@@ -11,7 +14,14 @@ from engine.bootstrap import Runtime
 
 
 def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Close the stores on a graceful shutdown (uvicorn re-raises SIGTERM after it).
+        yield
+        runtime.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ticketing",
         version="0.1.0",
         summary="Event-sourced ticket lifecycle engine for service desks",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from eventsourcing.persistence import OperationalError, PersistenceError
@@ -24,6 +25,7 @@ from engine.domain.base import (
 )
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger("ticketing.api")
 
 TITLES = {
     400: "Bad request",
@@ -55,6 +57,8 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
 
 
 def _field(loc: tuple[Any, ...]) -> str:
+    if len(loc) >= 1 and loc[0] == "body" and all(isinstance(p, int) for p in loc[1:]):
+        return "body"  # a JSON syntax error: the location is a character offset
     parts = [str(p) for p in loc if p not in ("body",)]
     return ".".join(parts) or "body"
 
@@ -101,6 +105,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PersistenceError)
     async def _persistence(request: Request, exc: PersistenceError) -> JSONResponse:
         return problem(503, f"the event store refused the operation, nothing was recorded: {exc}")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "internal error; nothing was recorded unless a 2xx was returned")
 
     @app.exception_handler(TimeoutError)
     async def _timeout(request: Request, exc: TimeoutError) -> JSONResponse:

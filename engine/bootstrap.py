@@ -81,6 +81,9 @@ class Runtime:
         )
 
     def close(self) -> None:
+        """Stop background work and close the stores; safe to call more than once."""
+        if self.stopping.is_set():
+            return
         self.stopping.set()
         if self.views is not None:
             self.views.stop()

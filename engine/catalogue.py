@@ -49,7 +49,8 @@ TABLES = {"events": events_table, "roles": roles_table}
 def render(text: str) -> str:
     for name, make in TABLES.items():
         pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(\n<!-- {name}:end -->)", re.S)
-        text = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), text)
+        table = make()
+        text = pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
     return text
 
 

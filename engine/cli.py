@@ -16,6 +16,14 @@ def _settings(args: argparse.Namespace) -> object:
     return Settings(**overrides)
 
 
+def _describe(error: ValidationError) -> str:
+    """The fields and reasons, never the values (a refused key must not be echoed)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+        for e in error.errors(include_input=False, include_url=False)
+    )
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -28,12 +36,14 @@ def serve(args: argparse.Namespace) -> int:
         assert isinstance(settings, Settings)
         runtime = build_runtime(settings)
     except ValidationError as e:
-        print(f"ticketing: invalid configuration: {e}", file=sys.stderr)
+        print(f"ticketing: invalid configuration: {_describe(e)}", file=sys.stderr)
         return 2
     except StartupError as e:
         print(f"ticketing: {e}", file=sys.stderr)
         return 2
-    if runtime.admin_key_created:
+    if runtime.admin_key_created and settings.bootstrap_admin_key:
+        print("First start: an admin API key was created from TICKETING_BOOTSTRAP_ADMIN_KEY.")
+    elif runtime.admin_key_created:
         print("=" * 72)
         print("First start: an admin API key was created. It is shown only once:")
         print(f"  {runtime.admin_key_created}")
@@ -56,7 +66,9 @@ def _open_runtime(args: argparse.Namespace) -> object:
         settings = _settings(args)
         assert isinstance(settings, Settings)
         return build_runtime(settings, start_views=False)
-    except (ValidationError, StartupError) as e:
+    except ValidationError as e:
+        raise SystemExit(f"ticketing: invalid configuration: {_describe(e)}") from None
+    except StartupError as e:
         raise SystemExit(f"ticketing: {e}") from None
 
 

@@ -74,6 +74,8 @@ class Desk:
                 raise NotFoundError(f"ticket {ticket_id} did not exist at {as_of.isoformat()}")
         t = self.app.ticket(ticket_id, version)
         authorize(principal, "read_ticket", requester_id=t.requester_id)
+        if version is not None and t.version != version:
+            raise NotFoundError(f"ticket {ticket_id} has no version {version} (latest {t.version})")
         cutoff = as_of if as_of is not None else (t.updated_at if version else None)
         a = asg.empty(ticket_id)
         for event in self.app._events(asg.assignment_id(ticket_id)):

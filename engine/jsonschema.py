@@ -15,6 +15,18 @@ from engine.envelope import EnvelopeMapper  # noqa: F401  (registers every event
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 UUID_SCHEMA = {"type": "string", "format": "uuid"}
+SEALED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "a personal data field sealed with the data subject's key (AES-256-GCM)",
+    "required": ["$enc", "subject", "iv", "ct"],
+    "properties": {
+        "$enc": {"const": "A256GCM"},
+        "subject": {"type": "string"},
+        "iv": {"type": "string", "contentEncoding": "base64"},
+        "ct": {"type": "string", "contentEncoding": "base64"},
+    },
+    "additionalProperties": False,
+}
 
 
 def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
@@ -24,6 +36,9 @@ def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
         data.get("properties", {}).pop(name, None)
     data["required"] = [r for r in data.get("required", []) if r not in DomainEvent.ENVELOPE_FIELDS]
     data["additionalProperties"] = False
+    for name in cls.personal_fields:
+        # Personal data travels sealed (see README, "Audit integrity and privacy").
+        data["properties"][name] = {"anyOf": [data["properties"][name], SEALED_SCHEMA]}
     data.pop("title", None)
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

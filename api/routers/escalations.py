@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import DeskDep, IdempotencyDep, IfMatch, PrincipalDep
@@ -23,24 +23,28 @@ router = APIRouter(prefix="/escalations", tags=["escalations"], responses=COMMAN
 
 @router.get("/{escalation_id}", response_model=EscalationDetails)
 def get_escalation(
-    escalation_id: UUID, desk: DeskDep, principal: PrincipalDep
+    escalation_id: UUID, desk: DeskDep, principal: PrincipalDep, response: Response
 ) -> EscalationDetails:
-    """One escalation's current state."""
-    return desk.escalation_details(principal, escalation_id)
+    """One escalation's current state (ETag = its version)."""
+    details = desk.escalation_details(principal, escalation_id)
+    response.headers["ETag"] = f'"{details.version}"'
+    return details
 
 
 @router.post("/{escalation_id}/acknowledge", response_model=CommandPublic)
 def acknowledge(
     escalation_id: UUID,
-    body: NoteOptional,
     desk: DeskDep,
     principal: PrincipalDep,
     idem: IdempotencyDep,
+    body: NoteOptional | None = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
     """The target acknowledges the escalation."""
     return command_response(
-        desk.acknowledge_escalation(principal, escalation_id, body.note, if_match, idem)
+        desk.acknowledge_escalation(
+            principal, escalation_id, body.note if body else None, if_match, idem
+        )
     )
 
 

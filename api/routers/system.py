@@ -48,7 +48,7 @@ def get_schema(type_name: str) -> dict[str, Any]:
 def events(
     runtime: RuntimeDep,
     principal: PrincipalDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> StreamingResponse:
     """Notifications after a position, as JSON lines: the Kafka envelope, one per line."""

@@ -59,7 +59,7 @@ def get_ticket(
     desk: DeskDep,
     principal: PrincipalDep,
     response: Response,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 time with offset")] = None,
 ) -> TicketDetails:
     """The ticket now, at a version, or as it stood at a past moment (as_of)."""
@@ -150,14 +150,16 @@ def accept(
 @router.post("/{ticket_id}/release", response_model=CommandPublic)
 def release(
     ticket_id: UUID,
-    body: ReasonOptional,
     desk: DeskDep,
     principal: PrincipalDep,
     idem: IdempotencyDep,
+    body: ReasonOptional | None = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
     """Give the ticket back to its queue, unassigned (before work starts)."""
-    return command_response(desk.release(principal, ticket_id, body.reason, if_match, idem))
+    return command_response(
+        desk.release(principal, ticket_id, body.reason if body else None, if_match, idem)
+    )
 
 
 @router.post("/{ticket_id}/start", response_model=CommandPublic)
@@ -190,14 +192,16 @@ def pend(
 @router.post("/{ticket_id}/resume", response_model=CommandPublic)
 def resume(
     ticket_id: UUID,
-    body: ResumeRequest,
     desk: DeskDep,
     principal: PrincipalDep,
     idem: IdempotencyDep,
+    body: ResumeRequest | None = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
     """Resume work on a pending ticket."""
-    return command_response(desk.resume(principal, ticket_id, body.note, if_match, idem))
+    return command_response(
+        desk.resume(principal, ticket_id, body.note if body else None, if_match, idem)
+    )
 
 
 @router.post("/{ticket_id}/resolve", response_model=CommandPublic)
@@ -231,14 +235,16 @@ def reopen(
 @router.post("/{ticket_id}/close", response_model=CommandPublic)
 def close(
     ticket_id: UUID,
-    body: ReasonOptional,
     desk: DeskDep,
     principal: PrincipalDep,
     idem: IdempotencyDep,
+    body: ReasonOptional | None = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
     """Close a resolved ticket."""
-    return command_response(desk.close(principal, ticket_id, body.reason, if_match, idem))
+    return command_response(
+        desk.close(principal, ticket_id, body.reason if body else None, if_match, idem)
+    )
 
 
 @router.post("/{ticket_id}/cancel", response_model=CommandPublic)
