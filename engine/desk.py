@@ -612,6 +612,8 @@ class Desk:
         meta = self._meta(principal)
 
         def decision() -> tuple[list[DomainEvent], Callable[[int], CommandResult]]:
+            if self.app._fold(dirs.queue_id(name), dirs.evolve_queue) is not None:
+                raise RuleViolationError(f"queue {name!r} already exists")
             events = dirs.create_queue(meta, name, description)
             qid = dirs.queue_id(name)
 
@@ -679,6 +681,8 @@ class Desk:
         idem: Idempotency | None = None,
     ) -> CommandResult:
         authorize(principal, "manage_directory")
+        if queues is None and capacity is None and active is None:
+            raise RuleViolationError("name at least one of queues, capacity, active to change")
         meta = self._meta(principal)
 
         def decision() -> tuple[list[DomainEvent], Callable[[int], CommandResult]]:
