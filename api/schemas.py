@@ -9,20 +9,31 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from engine.domain.directory import Role
 from engine.domain.escalation import EscalationKind, TargetType
 from engine.domain.priority import Level, Priority
 from engine.domain.ticket import Channel, Relation, WaitingOn
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+def _encodable(value: str) -> str:
+    """Refuse text that is not valid Unicode (e.g. a lone surrogate sent as \\ud800)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text contains an unpaired surrogate; send valid UTF-8") from None
+    return value
+
+
+Encodable = AfterValidator(_encodable)
+_Strip = {"strip_whitespace": True, "min_length": 1}
+Name = Annotated[str, StringConstraints(**_Strip, max_length=100), Encodable]
+Title = Annotated[str, StringConstraints(**_Strip, max_length=200), Encodable]
+Text = Annotated[str, StringConstraints(**_Strip, max_length=10000), Encodable]
+Reason = Annotated[str, StringConstraints(**_Strip, max_length=2000), Encodable]
 QueueName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.\- ]+$"),
+    str, StringConstraints(**_Strip, max_length=64, pattern=r"^[\w.\- ]+$"), Encodable
 ]
 
 

@@ -96,7 +96,7 @@ class Desk:
             assignment_version=a.version,
             open_escalations=[e for e, _ in t.open_escalations],
             links=[{"relation": r.value, "ticket_id": str(o)} for r, o in t.links],
-            allowed_actions=sorted(tk.ALLOWED[status]),
+            allowed_actions=sorted(tk.allowed_actions(t, a.agent_id, a.accepted)),
         )
 
     def escalation_details(self, principal: Principal, escalation_id: UUID) -> EscalationDetails:
@@ -235,6 +235,10 @@ class Desk:
             authorize(principal, "override_capacity")
 
         def decide(t: tk.Ticket, a: asg.Assignment, meta: CommandMeta) -> list[DomainEvent]:
+            tk.require(t, a.agent_id, "assign")
+            if a.agent_id is not None and a.agent_id != principal.agent_id:
+                # Taking a ticket away from a colleague is a lead's decision.
+                authorize(principal, "assign_others")
             events: list[DomainEvent] = []
             target_queue = queue or a.queue
             if queue is not None:
@@ -280,7 +284,7 @@ class Desk:
         idem: Idempotency | None = None,
     ) -> CommandResult:
         def decide(t: tk.Ticket, a: asg.Assignment, meta: CommandMeta) -> list[DomainEvent]:
-            tk.require(t, a.agent_id, "accept")
+            tk.require(t, a.agent_id, "accept", accepted=a.accepted)
             assert a.agent_id is not None
             accepting = principal.agent_id if principal.role == Role.AGENT else a.agent_id
             return asg.accept(a, meta, accepting or a.agent_id)

@@ -21,6 +21,7 @@ Python module path, so the stream stays readable when code moves.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any, cast
 from uuid import UUID
 
@@ -70,7 +71,7 @@ def to_envelope(
         "aggregate_type": event.aggregate_type,
         "aggregate_id": str(event.originator_id),
         "aggregate_version": event.originator_version,
-        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "occurred_at": event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "actor": event.actor,
         "correlation_id": str(event.correlation_id),
         "causation_id": str(event.causation_id) if event.causation_id else None,
@@ -88,7 +89,7 @@ def encode_envelope(envelope: dict[str, Any]) -> bytes:
 def decode_envelope(state: bytes) -> dict[str, Any]:
     try:
         envelope = json.loads(state.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise EnvelopeError(f"record is not UTF-8 JSON: {e}") from None
     if not isinstance(envelope, dict):
         raise EnvelopeError("record is not a JSON object")
@@ -104,7 +105,7 @@ def from_envelope(envelope: dict[str, Any], keys: KeyStore | None = None) -> Dom
     if cls is None:
         raise EnvelopeError(f"unknown event type {type_name!r}")
     version = envelope["schema_version"]
-    if not isinstance(version, int):
+    if isinstance(version, bool) or not isinstance(version, int):
         raise EnvelopeError(f"schema_version {version!r} is not an integer")
     data = envelope["data"]
     if not isinstance(data, dict):
@@ -123,7 +124,7 @@ def from_envelope(envelope: dict[str, Any], keys: KeyStore | None = None) -> Dom
                 "causation_id": envelope["causation_id"],
             }
         )
-    except ValueError as e:  # pydantic's ValidationError is a ValueError
+    except (ValueError, TypeError) as e:  # pydantic's ValidationError is a ValueError
         raise EnvelopeError(f"{type_name} v{version} does not validate: {e}") from None
 
 

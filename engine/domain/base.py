@@ -130,8 +130,9 @@ class InvalidTransitionError(DomainError):
         self.action = action
         self.allowed = sorted(allowed)
         allowed_text = ", ".join(self.allowed) or "none"
+        article = "an" if aggregate[:1] in "aeiou" else "a"
         super().__init__(
-            f"cannot {action} a {aggregate} that is {state}; allowed now: {allowed_text}"
+            f"cannot {action} {article} {aggregate} that is {state}; allowed now: {allowed_text}"
         )
 
 

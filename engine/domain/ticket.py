@@ -315,6 +315,8 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     "lifecycle": Lifecycle.CANCELLED,
                     "closed_at": at,
                     "cancel_reason": event.reason,
+                    "pending_reason": None,
+                    "waiting_on": None,
                 }
             )
         case TicketLinked():
@@ -326,6 +328,8 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     "lifecycle": Lifecycle.CLOSED,
                     "closed_at": at,
                     "merged_into": event.into_ticket_id,
+                    "pending_reason": None,
+                    "waiting_on": None,
                 }
             )
         case SatisfactionRated():
@@ -389,11 +393,20 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 
-def require(ticket: Ticket, assignee: UUID | None, action: str) -> None:
+def allowed_actions(
+    ticket: Ticket, assignee: UUID | None, accepted: bool = False
+) -> frozenset[str]:
+    """What the ticket's status allows now (an accepted assignment is not accepted twice)."""
+    allowed = ALLOWED[public_status(ticket, assignee)]
+    return allowed - {"accept"} if accepted else allowed
+
+
+def require(ticket: Ticket, assignee: UUID | None, action: str, accepted: bool = False) -> None:
     """Refuse ``action`` unless the ticket's current status allows it."""
-    status = public_status(ticket, assignee)
-    if action not in ALLOWED[status]:
-        raise InvalidTransitionError("ticket", status, action, ALLOWED[status])
+    allowed = allowed_actions(ticket, assignee, accepted)
+    if action not in allowed:
+        status = public_status(ticket, assignee)
+        raise InvalidTransitionError("ticket", status, action, allowed)
 
 
 # --- commands and decisions -----------------------------------------------------
@@ -560,8 +573,11 @@ def link(
         raise RuleViolationError("a ticket cannot be linked to itself")
     if relation not in INVERSE_RELATION:
         raise RuleViolationError(f"relation {relation} is recorded by the engine, not by hand")
-    if (relation, other.id) in t.links:
-        raise RuleViolationError(f"ticket is already linked to {other.id} as {relation}")
+    existing = [r for r, o in t.links if o == other.id]
+    if existing:
+        raise RuleViolationError(
+            f"ticket is already linked to {other.id} as {existing[0].value}: one link per pair"
+        )
     if other.lifecycle == Lifecycle.CANCELLED:
         raise RuleViolationError(f"ticket {other.id} is cancelled and cannot be linked")
     make = EventFactory(meta)

@@ -48,7 +48,7 @@ def decrypt_value(keys: KeyStore | None, field: str, value: dict[str, Any]) -> s
         iv = base64.b64decode(value["iv"])
         ct = base64.b64decode(value["ct"])
         plain = AESGCM(key).decrypt(iv, ct, f"{subject}\n{field}".encode())
-    except (InvalidTag, KeyError, ValueError) as e:
+    except (InvalidTag, KeyError, ValueError, TypeError) as e:
         raise ValueError(f"personal field {field} cannot be decrypted: {e!r}") from None
     return plain.decode("utf-8")
 
