@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.guards import BodyGuard
-from api.routers import directory, escalations, integrity, system, tickets
+from api.routers import directory, escalations, integrity, sla, system, tickets
 from engine.bootstrap import Runtime
 
 
@@ -32,6 +32,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(escalations.router)
     app.include_router(directory.router)
     app.include_router(integrity.router)
+    app.include_router(sla.router)
     app.include_router(system.router)
     app.add_middleware(BodyGuard, max_bytes=runtime.settings.max_body_bytes)
     return app

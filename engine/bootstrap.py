@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError
 
 from engine.application import TicketingApp, hash_key, new_api_key
 from engine.auditing import record_checkpoint
+from engine.clock import start_clock
 from engine.desk import Desk
 from engine.domain import directory as dirs
 from engine.domain.base import CommandMeta, EventFactory
@@ -87,6 +88,8 @@ class Runtime:
         self.stopping.set()
         if self.views is not None:
             self.views.stop()
+        if (process := self.extras.get("clock")) is not None:
+            process.stop()
         self.app.close()
 
 
@@ -158,6 +161,10 @@ def build_runtime(
         runtime.views = start_projections(app, settings.data_dir)
     if start_views:
         runtime.start_checkpoints()
+    if start_views and settings.clock == "in-process":
+        runtime.extras["clock"] = start_clock(
+            app, settings.data_dir, clock, settings.clock_interval_s, runtime.stopping
+        )
     return runtime
 
 

@@ -46,11 +46,14 @@ def roles_table() -> str:
 TABLES = {"events": events_table, "roles": roles_table}
 
 
+def _escape(replacement: str) -> str:
+    return replacement.replace("\\", "\\\\")
+
+
 def render(text: str) -> str:
     for name, make in TABLES.items():
         pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(\n<!-- {name}:end -->)", re.S)
-        table = make()
-        text = pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
+        text = pattern.sub(rf"\g<1>{_escape(make())}\g<2>", text)
     return text
 
 

@@ -157,6 +157,30 @@ def checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def clock(args: argparse.Namespace) -> int:
+    """Run the SLA clock and routing process alone (it may run beside `serve`)."""
+    import signal
+    import threading
+
+    from engine.bootstrap import Runtime
+    from engine.clock import SlaClockProcess, open_tracking
+
+    runtime = _open_runtime(args)
+    assert isinstance(runtime, Runtime)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        process = SlaClockProcess(
+            runtime.app, runtime.clock, open_tracking(runtime.settings.data_dir)
+        )
+        process.run(stopping, args.interval or runtime.settings.clock_interval_s)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.close()
+    return 0
+
+
 def schemas(args: argparse.Namespace) -> int:
     from engine.jsonschema import write_schemas
 
@@ -197,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checkpoint", help="record a signed checkpoint of every stream now")
     p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
     p.set_defaults(func=checkpoint)
+    p = sub.add_parser("clock", help="run the SLA clock and routing process alone")
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    p.add_argument("--interval", type=float, help="seconds between ticks (default 1)")
+    p.set_defaults(func=clock)
     p = sub.add_parser("docs", help="regenerate the README's event and role tables")
     p.add_argument("readme", nargs="?", default="README.md")
     p.set_defaults(func=docs)

@@ -24,7 +24,7 @@ from engine.auditing import ticket_streams, verify_streams
 from engine.domain import assignment as asg
 from engine.domain import directory as dirs
 from engine.domain import escalation as esc
-from engine.domain import privacy
+from engine.domain import privacy, sla
 from engine.domain import ticket as tk
 from engine.domain.base import (
     CommandMeta,
@@ -83,7 +83,13 @@ class Desk:
                 break
             a = asg.evolve(a, event)
         status = tk.public_status(t, a.agent_id)
+        sla_events = self.app._events(sla.clock_id(ticket_id))
+        if cutoff is not None:
+            sla_events = [e for e in sla_events if e.occurred_at <= cutoff]
+        sla_clock = sla.fold(sla_events)
+        sla_view = sla.view(sla_clock, cutoff or self.clock()) if sla_clock else None
         return TicketDetails(
+            sla=sla_view,
             **t.model_dump(
                 exclude={"lifecycle", "links", "open_escalations", "comment_count", "id"}
             ),

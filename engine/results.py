@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.domain.sla import SlaView
+
 
 class CommandResult(BaseModel):
     """The outcome of one command: what changed and where it sits in the log."""
@@ -78,3 +80,4 @@ class TicketDetails(BaseModel):
     merged_into: UUID | None
     cancel_reason: str | None
     allowed_actions: list[str]
+    sla: SlaView | None = None

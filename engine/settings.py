@@ -10,6 +10,8 @@
 | TICKETING_MAX_BODY_BYTES | 65536 | larger request bodies get 413 |
 | TICKETING_WAIT_TIMEOUT_S | 5 | longest `min_position` wait before 504 |
 | TICKETING_PROJECTIONS | in-process | `in-process` or `off` (run `ticketing project`) |
+| TICKETING_CLOCK | in-process | SLA clock and routing process: `in-process` or `off` |
+| TICKETING_CLOCK_INTERVAL_S | 1 | seconds between SLA clock ticks |
 | TICKETING_SIGNING_KEY | (data_dir/signing.key) | base64 Ed25519 seed that signs checkpoints |
 | TICKETING_CHECKPOINT_INTERVAL_S | 3600 | seconds between signed checkpoints (0: on demand) |
 | KAFKA_BOOTSTRAP_SERVERS | (unset) | set it to use the Kafka event store |
@@ -42,6 +44,8 @@ class Settings(BaseSettings):
     wait_timeout_s: float = Field(default=5.0, gt=0)
     projections: str = "in-process"
     signing_key: str | None = None
+    clock: str = "in-process"
+    clock_interval_s: float = Field(default=1.0, gt=0)
     checkpoint_interval_s: float = Field(default=3600.0, ge=0)
 
     kafka_bootstrap_servers: str | None = Field(
@@ -59,6 +63,13 @@ class Settings(BaseSettings):
                 f"TICKETING_BOOTSTRAP_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} "
                 "characters: a short admin key is refused"
             )
+        return value
+
+    @field_validator("clock")
+    @classmethod
+    def _clock_mode(cls, value: str) -> str:
+        if value not in ("in-process", "off"):
+            raise ValueError("TICKETING_CLOCK is 'in-process' or 'off'")
         return value
 
     @field_validator("projections")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from engine.domain import (
     assignment,
     audit,
+    availability,
     directory,
     escalation,
     idempotency,
     privacy,
+    routing,
+    sla,
     ticket,
 )
 from engine.domain.base import EVENT_TYPES, DomainEvent
@@ -18,9 +21,12 @@ __all__ = [
     "DomainEvent",
     "assignment",
     "audit",
+    "availability",
     "directory",
     "escalation",
     "idempotency",
     "privacy",
+    "routing",
+    "sla",
     "ticket",
 ]
