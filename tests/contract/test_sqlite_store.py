@@ -33,7 +33,9 @@ class _TempDB:
         self._dir.cleanup()
 
 
-class TestSQLiteApplicationRecorder(_TempDB, ApplicationRecorderTestCase[SQLiteApplicationRecorder]):
+class TestSQLiteApplicationRecorder(
+    _TempDB, ApplicationRecorderTestCase[SQLiteApplicationRecorder]
+):
     def create_recorder(self) -> SQLiteApplicationRecorder:
         recorder = SQLiteApplicationRecorder(SQLiteDatastore(self.db))
         recorder.create_table()
