@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.guards import BodyGuard
-from api.routers import directory, escalations, integrity, sla, system, tickets
+from api.routers import directory, escalations, integrity, sla, system, tickets, views
 from engine.bootstrap import Runtime
 
 
@@ -28,6 +28,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
+    app.include_router(views.router)
     app.include_router(tickets.router)
     app.include_router(escalations.router)
     app.include_router(directory.router)

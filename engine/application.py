@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import EventStore, IntegrityError, Mapper
+from eventsourcing.persistence import EventStore, IntegrityError, Mapper, Recording
 
 from engine.domain import assignment as asg
 from engine.domain import directory as dirs
@@ -83,9 +83,15 @@ class TicketingApp(Application[UUID]):
     ) -> None:
         # Personal data is sealed with per-subject keys (crypto-shredding).
         self.keys: KeyStore = keys if keys is not None else MemoryKeyStore()
+        # Called after every successful append (the views wake up instead of polling).
+        self.listeners: list[Callable[[], None]] = []
         super().__init__(env)
         self.matrix = matrix or PriorityMatrix()
         self.reopen_window = reopen_window
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        for listener in self.listeners:
+            listener()
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EnvelopeMapper(self.keys)

@@ -87,7 +87,7 @@ class Runtime:
             return
         self.stopping.set()
         if self.views is not None:
-            self.views.stop()
+            self.views.close()
         if (process := self.extras.get("clock")) is not None:
             process.stop()
         self.app.close()
@@ -170,10 +170,9 @@ def build_runtime(
 
 def start_projections(app: TicketingApp, data_dir: Path) -> Any:
     """Start the views on the app's notification log (see engine.projections)."""
-    try:
-        from engine.projections import Views
-    except ImportError:  # the projections package is optional at this stage
-        return None
-    views = Views(app.recorder, data_dir)
+    from engine.projections import Views
+
+    views = Views(app.recorder, data_dir, keys=app.keys)
+    app.listeners.append(views.notify)
     views.start()
     return views

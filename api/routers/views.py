@@ -1,0 +1,259 @@
+"""The read side: queues, workload, search, audit history and export, reports.
+
+Every query accepts ``min_position``: it waits (bounded by TICKETING_WAIT_TIMEOUT_S,
+504 on timeout) until the views have applied that log position, so a client reads its
+own writes by passing the ``position`` a command returned.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from api.deps import PrincipalDep, RuntimeDep
+from engine.bootstrap import Runtime
+from engine.domain.base import NotFoundError, PermissionDeniedError
+from engine.domain.directory import Role
+from engine.policy import Principal, authorize, may
+from engine.projections.models import (
+    AgentReport,
+    AgentWorkload,
+    HistoryEntry,
+    QueueSummary,
+    QueueTicket,
+    ServiceReport,
+)
+
+router = APIRouter(tags=["views"])
+
+Position = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="wait for this position")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Cursor = Annotated[str | None, Query(max_length=500)]
+
+
+def _views(runtime: Runtime, min_position: int | None) -> Any:
+    views = runtime.views
+    if views is None:
+        raise HTTPException(
+            503, "the views are not running in this process (TICKETING_PROJECTIONS)"
+        )
+    if min_position is not None:
+        try:
+            views.wait(min_position, runtime.settings.wait_timeout_s)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the views did not reach position {min_position} within "
+                f"{runtime.settings.wait_timeout_s:g} s; retry later"
+            ) from None
+    return views
+
+
+def views_at(runtime: RuntimeDep, min_position: Position = None) -> Any:
+    return _views(runtime, min_position)
+
+
+ViewsDep = Annotated[Any, Depends(views_at)]
+
+
+class Page(BaseModel):
+    items: list[QueueTicket]
+    next_cursor: str | None
+
+
+@router.get("/queues", response_model=list[QueueSummary])
+def list_queues(views: ViewsDep, principal: PrincipalDep) -> list[QueueSummary]:
+    """Every queue with its active tickets counted by status and priority."""
+    authorize(principal, "read_queues")
+    result: list[QueueSummary] = views.queues()
+    return result
+
+
+@router.get("/queues/{queue}", response_model=Page)
+def queue_page(
+    queue: Annotated[str, Path(min_length=1, max_length=64)],
+    views: ViewsDep,
+    principal: PrincipalDep,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    priority: Annotated[Literal["P1", "P2", "P3", "P4"] | None, Query()] = None,
+    assignee: UUID | None = None,
+    unassigned: bool | None = None,
+    escalated: bool | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page:
+    """The queue's active tickets in work order, filtered, one page at a time."""
+    authorize(principal, "read_queues")
+    items, next_cursor = _paged(
+        lambda: views.queue_tickets(
+            queue,
+            status=status,
+            priority=priority,
+            assignee=assignee,
+            unassigned=unassigned,
+            escalated=escalated,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/agents/{agent_id}/workload", response_model=AgentWorkload)
+def workload(agent_id: UUID, views: ViewsDep, principal: PrincipalDep) -> AgentWorkload:
+    """An agent's active tickets, counted by priority, against their capacity."""
+    if principal.agent_id != agent_id:
+        authorize(principal, "read_directory")
+    else:
+        authorize(principal, "read_queues")
+    found: AgentWorkload | None = views.agent_workload(agent_id)
+    if found is None:
+        raise NotFoundError(f"agent {agent_id} not found")
+    return found
+
+
+@router.get("/tickets", response_model=Page)
+def search(
+    views: ViewsDep,
+    principal: PrincipalDep,
+    requester: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    priority: Annotated[Literal["P1", "P2", "P3", "P4"] | None, Query()] = None,
+    text: Annotated[str | None, Query(max_length=200, description="words in the title")] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page:
+    """Search tickets; requesters see only their own."""
+    authorize(principal, "read_ticket")
+    if principal.role == Role.REQUESTER:
+        requester = principal.id
+    for name, value in (("created_from", created_from), ("created_to", created_to)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(422, f"{name}: give a time zone offset")
+    items, next_cursor = _paged(
+        lambda: views.search_tickets(
+            requester=requester,
+            status=status,
+            queue=queue,
+            priority=priority,
+            text=text,
+            created_from=created_from,
+            created_to=created_to,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/tickets/{ticket_id}/history", response_model=list[HistoryEntry])
+def history(
+    ticket_id: UUID, runtime: RuntimeDep, views: ViewsDep, principal: PrincipalDep
+) -> list[HistoryEntry]:
+    """Every change to the ticket across its Ticket, Assignment and Escalation events."""
+    internal = _audit_scope(runtime, principal, ticket_id)
+    entries: list[HistoryEntry] = views.history(ticket_id, include_internal=internal)
+    if not entries:
+        raise NotFoundError(f"ticket {ticket_id} not found")
+    return entries
+
+
+@router.get("/audit/export", response_class=StreamingResponse)
+def export(
+    views: ViewsDep,
+    principal: PrincipalDep,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    ticket: UUID | None = None,
+    format: Literal["jsonl", "csv"] = "jsonl",
+) -> StreamingResponse:
+    """The audit history as JSON lines or CSV; the last line carries the SHA-256 of
+    every byte before it."""
+    authorize(principal, "read_audit")
+    for name, value in (("from", from_), ("to", to)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(422, f"{name}: give a time zone offset")
+    lines = views.export(from_, to, ticket, format)
+
+    def body() -> Iterator[bytes]:
+        for line in lines:
+            yield line.encode("utf-8")
+        yield digest_trailer(format, lines.digest).encode("utf-8")
+
+    return StreamingResponse(
+        body(), media_type=lines.media_type, headers={"X-Export-Position": str(lines.position)}
+    )
+
+
+def digest_trailer(fmt: str, digest: str) -> str:
+    """The export's last line: the digest of everything before it."""
+    if fmt == "csv":
+        return f"# sha256={digest}\n"
+    return json.dumps({"sha256": digest}) + "\n"
+
+
+@router.get("/reports/service", response_model=ServiceReport)
+def service_report(
+    views: ViewsDep,
+    principal: PrincipalDep,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: datetime,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+) -> ServiceReport:
+    """Volumes, response and resolution times, reopen and escalation rates, CSAT."""
+    authorize(principal, "read_reports")
+    _window(from_, to)
+    report: ServiceReport = views.service_report(from_, to, queue)
+    return report
+
+
+@router.get("/reports/agents", response_model=AgentReport)
+def agent_report(
+    views: ViewsDep,
+    principal: PrincipalDep,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: datetime,
+) -> AgentReport:
+    """Per agent: resolved count, median handle time, reopen rate, CSAT."""
+    authorize(principal, "read_reports")
+    _window(from_, to)
+    report: AgentReport = views.agent_report(from_, to)
+    return report
+
+
+def _window(from_: datetime, to: datetime) -> None:
+    if from_.tzinfo is None or to.tzinfo is None:
+        raise HTTPException(422, "from, to: give a time zone offset")
+    if to <= from_:
+        raise HTTPException(422, "to: must be after from")
+
+
+def _paged(query: Any) -> tuple[list[QueueTicket], str | None]:
+    try:
+        result: tuple[list[QueueTicket], str | None] = query()
+    except ValueError as e:  # a cursor that is not ours
+        raise HTTPException(422, f"cursor: {e}") from None
+    return result
+
+
+def _audit_scope(runtime: Runtime, principal: Principal, ticket_id: UUID) -> bool:
+    """Whether the caller sees internal notes; requesters see their own ticket's
+    public history only."""
+    if may(principal, "read_audit"):
+        return True
+    if principal.role == Role.REQUESTER:
+        ticket = runtime.app.ticket(ticket_id)
+        if ticket.requester_id == principal.id:
+            return False
+    raise PermissionDeniedError(
+        "the audit view is for auditors, leads and admins (requesters: their own tickets)"
+    )
