@@ -291,3 +291,10 @@ def verify_bundle(bundle: dict[str, Any], trusted_key: str | None = None) -> Rep
 
 def dump_bundle(bundle: dict[str, Any]) -> str:
     return json.dumps(bundle, indent=1, sort_keys=True)
+
+
+def digest_trailer(fmt: str, digest: str) -> str:
+    """An audit export's last line: the SHA-256 of every byte before it."""
+    if fmt == "csv":
+        return f"# sha256={digest}\n"
+    return json.dumps({"sha256": digest}) + "\n"

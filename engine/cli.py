@@ -113,18 +113,109 @@ def verify(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def _open_views(runtime: object, progress: bool = True) -> object:
+    from engine.bootstrap import Runtime
+    from engine.progress import ProgressBar
+    from engine.projections import Views
+
+    assert isinstance(runtime, Runtime)
+    app = runtime.app
+    return Views(
+        app.recorder,
+        runtime.settings.data_dir,
+        ProgressBar("views") if progress else None,
+        keys=app.keys,
+    )
+
+
+def project(args: argparse.Namespace) -> int:
+    """Keep the views current from the log, in the foreground, until SIGTERM or ^C."""
+    import signal
+    import threading
+
+    from engine.bootstrap import Runtime
+    from engine.projections import Views
+
+    runtime = _open_runtime(args)
+    assert isinstance(runtime, Runtime)
+    views = _open_views(runtime)
+    assert isinstance(views, Views)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    views.start()
+    print("projecting; stop with SIGTERM or ^C", file=sys.stderr)
+    try:
+        while not stopping.wait(1.0):
+            health = views.health()
+            if health["error"]:
+                print(f"ticketing: projection stopped: {health['error']}", file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        views.close()
+        runtime.close()
+    return 0
+
+
+def rebuild(args: argparse.Namespace) -> int:
+    """Rebuild views from the log beside the current ones, then switch to them."""
+    from engine.bootstrap import Runtime
+    from engine.progress import ProgressBar
+    from engine.projections import Views
+
+    runtime = _open_runtime(args)
+    assert isinstance(runtime, Runtime)
+    views = _open_views(runtime, progress=False)
+    assert isinstance(views, Views)
+    bar = ProgressBar(f"rebuild {args.view or 'all views'}")
+    try:
+        views.rebuild(args.view, bar)
+        bar.finish()
+    except ValueError as e:
+        print(f"ticketing: {e}", file=sys.stderr)
+        return 2
+    finally:
+        views.close()
+        runtime.close()
+    print("rebuilt; a running server switches to the new views by itself", file=sys.stderr)
+    return 0
+
+
+def _instant(value: str | None, name: str) -> object:
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"ticketing: --{name} {value!r} is not an ISO 8601 time") from None
+    if instant.tzinfo is None:
+        raise SystemExit(f"ticketing: --{name} needs a time zone offset, e.g. Z")
+    return instant
+
+
 def export(args: argparse.Namespace) -> int:
-    """Write one ticket's replay bundle (events, chains, checkpoint, proofs)."""
+    """Export the audit history (JSON lines or CSV, digest trailer) or a ticket's
+    replay bundle (events, chains, checkpoint, proofs)."""
     from uuid import UUID
 
     from engine.auditing import build_bundle, dump_bundle
     from engine.bootstrap import Runtime
     from engine.progress import ProgressBar
 
-    try:
-        ticket_id = UUID(args.ticket)
-    except ValueError:
-        print(f"ticketing: --ticket {args.ticket!r} is not a ticket id", file=sys.stderr)
+    ticket_id = None
+    if args.ticket:
+        try:
+            ticket_id = UUID(args.ticket)
+        except ValueError:
+            print(f"ticketing: --ticket {args.ticket!r} is not a ticket id", file=sys.stderr)
+            return 2
+    if not args.bundle:
+        return _export_history(args, ticket_id)
+    if ticket_id is None:
+        print("ticketing: --bundle needs --ticket", file=sys.stderr)
         return 2
     runtime = _open_runtime(args)
     assert isinstance(runtime, Runtime)
@@ -139,6 +230,45 @@ def export(args: argparse.Namespace) -> int:
         return 1
     Path(args.bundle).write_text(dump_bundle(bundle), encoding="utf-8")
     print(f"wrote {len(bundle['events'])} events of ticket {ticket_id} to {args.bundle}")
+    return 0
+
+
+def _export_history(args: argparse.Namespace, ticket_id: object) -> int:
+    from datetime import datetime
+    from uuid import UUID
+
+    from engine.auditing import digest_trailer
+    from engine.bootstrap import Runtime
+    from engine.progress import ProgressBar
+    from engine.projections import Views
+
+    start, end = _instant(args.from_, "from"), _instant(args.to, "to")
+    assert start is None or isinstance(start, datetime)
+    assert end is None or isinstance(end, datetime)
+    assert ticket_id is None or isinstance(ticket_id, UUID)
+    runtime = _open_runtime(args)
+    assert isinstance(runtime, Runtime)
+    views = _open_views(runtime)
+    assert isinstance(views, Views)
+    try:
+        views.catch_up()
+        lines = views.export(start, end, ticket_id, args.format)
+        bar = ProgressBar("export")
+        out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+        try:
+            for line in lines:
+                out.write(line)
+                bar(lines.count, lines.position)
+            out.write(digest_trailer(args.format, lines.digest))
+            bar(lines.count, lines.count)
+        finally:
+            if args.out:
+                out.close()
+        bar.finish()
+    finally:
+        views.close()
+        runtime.close()
+    print(f"sha256={lines.digest}", file=sys.stderr)
     return 0
 
 
@@ -213,11 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", help="verify an exported bundle offline (no store needed)")
     p.add_argument("--public-key", help="the checkpoint signing key you trust (base64)")
     p.set_defaults(func=verify)
-    p = sub.add_parser("export", help="export a ticket's verifiable replay bundle")
+    p = sub.add_parser("export", help="export the audit history, or a ticket's replay bundle")
     p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
-    p.add_argument("--ticket", required=True, help="ticket id")
-    p.add_argument("--bundle", required=True, help="output file")
+    p.add_argument("--ticket", help="one ticket only")
+    p.add_argument("--from", dest="from_", help="events at or after this time (ISO 8601)")
+    p.add_argument("--to", help="events before this time (ISO 8601)")
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    p.add_argument("--out", help="output file (default: standard output)")
+    p.add_argument("--bundle", help="write the ticket's verifiable replay bundle to this file")
     p.set_defaults(func=export)
+    p = sub.add_parser("project", help="keep the views current (when serve runs without them)")
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    p.set_defaults(func=project)
+    p = sub.add_parser("rebuild", help="rebuild views from the log, then switch to them")
+    p.add_argument("view", nargs="?", choices=["queue", "audit", "reports"])
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    p.set_defaults(func=rebuild)
     p = sub.add_parser("checkpoint", help="record a signed checkpoint of every stream now")
     p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
     p.set_defaults(func=checkpoint)

@@ -7,7 +7,6 @@ own writes by passing the ``position`` a command returned.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -18,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, RuntimeDep
+from engine.auditing import digest_trailer
 from engine.bootstrap import Runtime
 from engine.domain.base import NotFoundError, PermissionDeniedError
 from engine.domain.directory import Role
@@ -192,13 +192,6 @@ def export(
     return StreamingResponse(
         body(), media_type=lines.media_type, headers={"X-Export-Position": str(lines.position)}
     )
-
-
-def digest_trailer(fmt: str, digest: str) -> str:
-    """The export's last line: the digest of everything before it."""
-    if fmt == "csv":
-        return f"# sha256={digest}\n"
-    return json.dumps({"sha256": digest}) + "\n"
 
 
 @router.get("/reports/service", response_model=ServiceReport)
