@@ -1,0 +1,235 @@
+"""How stored events and the writer's messages look on Kafka.
+
+An event record is what analytics consumers read: value = the stored event's state,
+verbatim; key = the aggregate id (UTF-8); headers ``type`` (the stored event's topic),
+``aggregate_id``, ``aggregate_version`` (decimal) and ``schema_version`` (decimal, when
+the state is a JSON object carrying an integer ``schema_version``).
+
+The coordination messages (forwarded appends, replies, heartbeats, writer claims) are
+small JSON objects on auxiliary topics; they are our protocol, not a public stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+from eventsourcing.persistence import DataError, StoredEvent
+
+HEADER_TYPE = "type"
+HEADER_AGGREGATE_ID = "aggregate_id"
+HEADER_AGGREGATE_VERSION = "aggregate_version"
+HEADER_SCHEMA_VERSION = "schema_version"
+
+Headers = list[tuple[str, bytes]]
+
+
+class RecordFormatError(ValueError):
+    """A record on a topic is not in the format this module writes."""
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A stored event as it travels between the writer, the topic and the cache:
+    the originator id is the record key, as text."""
+
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def to_row(event: StoredEvent, originator_id_type: Literal["uuid", "text"]) -> EventRow:
+    """Normalise a stored event; raises ``DataError`` for an id of the wrong kind."""
+    oid = event.originator_id
+    if originator_id_type == "uuid" and not isinstance(oid, UUID):
+        try:
+            oid = UUID(str(oid))
+        except ValueError:
+            raise DataError(
+                f"originator id {oid!r} is not a UUID (ORIGINATOR_ID_TYPE=uuid)"
+            ) from None
+    if not isinstance(event.state, bytes):
+        raise DataError("stored event state must be bytes")
+    return EventRow(str(oid), int(event.originator_version), event.topic, event.state)
+
+
+def from_row(row: EventRow, originator_id_type: Literal["uuid", "text"]) -> StoredEvent:
+    oid: UUID | str = UUID(row.originator_id) if originator_id_type == "uuid" else row.originator_id
+    return StoredEvent(oid, row.originator_version, row.topic, row.state)
+
+
+def schema_version_of(state: bytes) -> int | None:
+    """The integer ``schema_version`` of a JSON object state, else None."""
+    if not state.startswith(b"{"):
+        return None
+    try:
+        decoded = json.loads(state)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    version = decoded.get("schema_version")
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def event_record(row: EventRow) -> tuple[bytes, bytes, Headers]:
+    """Key, value and headers of the Kafka record for one event."""
+    headers: Headers = [
+        (HEADER_TYPE, row.topic.encode("utf-8")),
+        (HEADER_AGGREGATE_ID, row.originator_id.encode("utf-8")),
+        (HEADER_AGGREGATE_VERSION, str(row.originator_version).encode("ascii")),
+    ]
+    schema_version = schema_version_of(row.state)
+    if schema_version is not None:
+        headers.append((HEADER_SCHEMA_VERSION, str(schema_version).encode("ascii")))
+    return row.originator_id.encode("utf-8"), row.state, headers
+
+
+def record_size(row: EventRow) -> int:
+    """Bytes an event record takes in a produce request (an upper bound)."""
+    return len(row.state) + 2 * len(row.originator_id) + len(row.topic) + 128
+
+
+def row_from_record(key: bytes | None, value: bytes | None, headers: Any) -> EventRow:
+    """Read an event record back; raises ``RecordFormatError`` for a foreign record."""
+    if key is None or value is None:
+        raise RecordFormatError("record has no key or no value")
+    found = {name: data for name, data in (headers or ()) if data is not None}
+    try:
+        topic = found[HEADER_TYPE].decode("utf-8")
+        version = int(found[HEADER_AGGREGATE_VERSION].decode("ascii"))
+        return EventRow(key.decode("utf-8"), version, topic, bytes(value))
+    except (KeyError, ValueError, UnicodeDecodeError) as e:
+        raise RecordFormatError(f"record lacks a readable {e} header") from None
+
+
+@dataclass(frozen=True)
+class AppendRequest:
+    """An append forwarded to the writer. ``expires_at`` is wall-clock time after
+    which the writer must not start it (the caller has given up by then)."""
+
+    request_id: str
+    reply_to: str
+    expires_at: float
+    events: list[EventRow] = field(default_factory=list)
+
+    def encode(self) -> bytes:
+        return _dump(
+            {
+                "request_id": self.request_id,
+                "reply_to": self.reply_to,
+                "expires_at": self.expires_at,
+                "events": [
+                    [e.originator_id, e.originator_version, e.topic, _b64(e.state)]
+                    for e in self.events
+                ],
+            }
+        )
+
+    @classmethod
+    def decode(cls, value: bytes) -> AppendRequest:
+        data = _load(value)
+        try:
+            return cls(
+                request_id=str(data["request_id"]),
+                reply_to=str(data["reply_to"]),
+                expires_at=float(data["expires_at"]),
+                events=[
+                    EventRow(str(o), int(v), str(t), base64.b64decode(s))
+                    for o, v, t, s in data["events"]
+                ],
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordFormatError(f"bad append request: {e}") from None
+
+
+ReplyKind = Literal["ok", "conflict", "heartbeat"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The writer's answer to a forwarded append (``ok`` with the event offsets, or
+    ``conflict``), or a ``heartbeat`` of the writer holding lease ``epoch``."""
+
+    kind: ReplyKind
+    writer: str
+    epoch: int
+    request_id: str = ""
+    offsets: list[int] = field(default_factory=list)
+    message: str = ""
+
+    def encode(self) -> bytes:
+        return _dump(
+            {
+                "kind": self.kind,
+                "writer": self.writer,
+                "epoch": self.epoch,
+                "request_id": self.request_id,
+                "offsets": self.offsets,
+                "message": self.message,
+            }
+        )
+
+    @classmethod
+    def decode(cls, value: bytes) -> Reply:
+        data = _load(value)
+        kind = data.get("kind")
+        if kind not in ("ok", "conflict", "heartbeat"):
+            raise RecordFormatError(f"bad reply kind {kind!r}")
+        try:
+            return cls(
+                kind=kind,
+                writer=str(data["writer"]),
+                epoch=int(data["epoch"]),
+                request_id=str(data.get("request_id", "")),
+                offsets=[int(o) for o in data.get("offsets", [])],
+                message=str(data.get("message", "")),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordFormatError(f"bad reply: {e}") from None
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """A claim of the writer role for ``epoch`` (valid only as the first claim of
+    that epoch in the leases topic), or the resignation of the holder of ``epoch``."""
+
+    kind: Literal["claim", "resign"]
+    writer: str
+    epoch: int
+
+    def encode(self) -> bytes:
+        return _dump({"kind": self.kind, "writer": self.writer, "epoch": self.epoch})
+
+    @classmethod
+    def decode(cls, value: bytes) -> LeaseRecord:
+        data = _load(value)
+        kind = data.get("kind")
+        if kind not in ("claim", "resign"):
+            raise RecordFormatError(f"bad lease record kind {kind!r}")
+        try:
+            return cls(kind=kind, writer=str(data["writer"]), epoch=int(data["epoch"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordFormatError(f"bad lease record: {e}") from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _dump(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode("utf-8")
+
+
+def _load(value: bytes | None) -> dict[str, Any]:
+    try:
+        data = json.loads(value or b"")
+    except (UnicodeDecodeError, ValueError) as e:
+        raise RecordFormatError(f"not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise RecordFormatError("not a JSON object")
+    return data
