@@ -21,6 +21,8 @@ from eventsourcing.tests.persistence import (
 )
 from eventsourcing.utils import Environment
 
+from tests.contract.store_contract import StoreContract
+
 
 class _TempDB:
     def setUp(self) -> None:  # noqa: N802
@@ -56,7 +58,19 @@ class TestSQLiteProcessRecorder(_TempDB, ProcessRecorderTestCase):
         return recorder
 
 
-class TestSQLiteFactory(_TempDB, InfrastructureFactoryTestCase[SQLiteFactory]):
+class TestSQLiteStoreContract(_TempDB, StoreContract):
+    """Our ticket-level store contract: the Kafka store passes the same one."""
+
+    def create_recorder(self) -> SQLiteApplicationRecorder:
+        recorder = SQLiteApplicationRecorder(SQLiteDatastore(self.db))
+        recorder.create_table()
+        return recorder
+
+    def create_peer(self, recorder: object) -> SQLiteApplicationRecorder:
+        return SQLiteApplicationRecorder(SQLiteDatastore(self.db))
+
+
+class TestSQLiteFactory(InfrastructureFactoryTestCase[SQLiteFactory]):
     def expected_factory_class(self) -> type[SQLiteFactory]:
         return SQLiteFactory
 
@@ -74,19 +88,28 @@ class TestSQLiteFactory(_TempDB, InfrastructureFactoryTestCase[SQLiteFactory]):
     def expected_process_recorder_class(self) -> type:
         return SQLiteProcessRecorder
 
+    def tracking_recorder_subclass(self) -> type:
+        class CustomSQLiteTrackingRecorder(SQLiteTrackingRecorder):
+            pass
+
+        return CustomSQLiteTrackingRecorder
+
     def setUp(self) -> None:
+        self._dir = tempfile.TemporaryDirectory()
         self.env = Environment("TestCase")
         self.env[SQLiteFactory.PERSISTENCE_MODULE] = "eventsourcing.sqlite"
+        self.env[SQLiteFactory.SQLITE_DBNAME] = os.path.join(self._dir.name, "events.sqlite")
         super().setUp()
-        self.env[SQLiteFactory.SQLITE_DBNAME] = self.db
 
     def tearDown(self) -> None:
         for key in (SQLiteFactory.PERSISTENCE_MODULE, SQLiteFactory.SQLITE_DBNAME):
             os.environ.pop(key, None)
         super().tearDown()
+        self._dir.cleanup()
 
 
 del ApplicationRecorderTestCase
 del TrackingRecorderTestCase
 del ProcessRecorderTestCase
 del InfrastructureFactoryTestCase
+del StoreContract
