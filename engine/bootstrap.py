@@ -134,7 +134,7 @@ def build_runtime(
 ) -> Runtime:
     prepare_data_dir(settings.data_dir)
     try:
-        keys = SQLiteKeyStore(settings.data_dir / "keys.sqlite")
+        keys = SQLiteKeyStore(settings.key_store or settings.data_dir / "keys.sqlite")
         signer = (
             Signer.from_b64(settings.signing_key)
             if settings.signing_key

@@ -12,6 +12,7 @@
 | TICKETING_PROJECTIONS | in-process | `in-process` or `off` (run `ticketing project`) |
 | TICKETING_CLOCK | in-process | SLA clock and routing process: `in-process` or `off` |
 | TICKETING_CLOCK_INTERVAL_S | 1 | seconds between SLA clock ticks |
+| TICKETING_KEY_STORE | data_dir/keys.sqlite | data subjects' keys; share it between processes |
 | TICKETING_SIGNING_KEY | (data_dir/signing.key) | base64 Ed25519 seed that signs checkpoints |
 | TICKETING_CHECKPOINT_INTERVAL_S | 3600 | seconds between signed checkpoints (0: on demand) |
 | KAFKA_BOOTSTRAP_SERVERS | (unset) | set it to use the Kafka event store |
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     wait_timeout_s: float = Field(default=5.0, gt=0)
     projections: str = "in-process"
     signing_key: str | None = None
+    key_store: Path | None = None
     clock: str = "in-process"
     clock_interval_s: float = Field(default=1.0, gt=0)
     checkpoint_interval_s: float = Field(default=3600.0, ge=0)

@@ -67,7 +67,6 @@ class SQLiteKeyStore(KeyStore):
     def __init__(self, path: Path) -> None:
         self._path = path
         self._local = threading.local()
-        self._cache: dict[str, bytes] = {}
         self._lock = threading.Lock()
         with self._conn() as conn:
             conn.execute(
@@ -85,9 +84,8 @@ class SQLiteKeyStore(KeyStore):
         return conn
 
     def key_for(self, subject_id: str) -> bytes | None:
-        cached = self._cache.get(subject_id)
-        if cached is not None:
-            return cached
+        # Not cached: another process sharing this key store may destroy a key, and
+        # the erasure must take effect there at once.
         row = (
             self._conn()
             .execute("SELECT key FROM subject_keys WHERE subject_id = ?", (subject_id,))
@@ -95,9 +93,7 @@ class SQLiteKeyStore(KeyStore):
         )
         if row is None or row[0] is None:
             return None
-        key = bytes(row[0])
-        self._cache[subject_id] = key
-        return key
+        return bytes(row[0])
 
     def get_or_create(self, subject_id: str) -> bytes:
         existing = self.key_for(subject_id)
@@ -128,7 +124,6 @@ class SQLiteKeyStore(KeyStore):
     def destroy(self, subject_id: str) -> bool:
         conn = self._conn()
         with self._lock:
-            self._cache.pop(subject_id, None)
             had = conn.execute(
                 "SELECT key FROM subject_keys WHERE subject_id = ? AND key IS NOT NULL",
                 (subject_id,),
@@ -148,7 +143,3 @@ class SQLiteKeyStore(KeyStore):
             .fetchone()
         )
         return row is not None and row[0] is not None
-
-    def forget_cached(self) -> None:
-        """Drop cached keys (another process may have destroyed one)."""
-        self._cache.clear()

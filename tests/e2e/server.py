@@ -61,6 +61,10 @@ def server_env(admin_key: str | None, extra: dict[str, str] | None = None) -> di
     }
     env["PYTHONPATH"] = str(REPO_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
+    # No background writers (SLA clock, periodic checkpoints) unless a test asks for
+    # them, so "records nothing" means exactly that.
+    env["TICKETING_CLOCK"] = "off"
+    env["TICKETING_CHECKPOINT_INTERVAL_S"] = "0"
     if admin_key is not None:
         env["TICKETING_BOOTSTRAP_ADMIN_KEY"] = admin_key
     env.update(extra or {})
