@@ -1,0 +1,177 @@
+"""`ticketing serve` on the Kafka store, over HTTP: the whole engine, not just the
+recorder. Runs on the test broker, or on Apache Kafka given KAFKA_BOOTSTRAP_SERVERS
+(except the outage test, which needs a broker it can cut off)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.server import (
+    ServerProcess,
+    assert_problem,
+    at_once,
+    make_cast,
+    read_events,
+    start_server,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+ADMIN_KEY = "kafka-mode-admin-key-0123456789"
+
+
+def kafka_env(bootstrap: str, topic: str, key_store: Path) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_TOPIC": topic,
+        # Several processes on one topic share the data subjects' keys.
+        "TICKETING_KEY_STORE": str(key_store),
+    }
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"ticketing.e2e.{uuid.uuid4().hex[:10]}"
+
+
+def serve(tmp_path: Path, name: str, env: dict[str, str]) -> ServerProcess:
+    return start_server(tmp_path / name / "data", tmp_path / name / "logs", ADMIN_KEY, env)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def test_a_ticket_lives_on_the_topic_and_survives_losing_the_local_cache(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    env = kafka_env(kafka_bootstrap, topic, tmp_path / "keys.sqlite")
+    server = serve(tmp_path, "one", env)
+    servers.append(server)
+    assert server.client().get("/health").json()["store"] == "kafka"
+    cast = make_cast(server, ADMIN_KEY)
+    ticket = cast.requester.open_ticket(queue=cast.queue)
+    assert cast.lead.post(f"/tickets/{ticket}/assign", {"agent_id": cast.agent.agent_id}).is_success
+    assert cast.agent.post(f"/tickets/{ticket}/start").is_success
+    done = cast.agent.post(f"/tickets/{ticket}/resolve", {"resolution_code": "fixed", "note": "ok"})
+    assert done.status_code == 200, done.text
+    # The views follow the topic: read-your-writes through min_position.
+    page = cast.lead.get(f"/queues/{cast.queue}?min_position={done.json()['position']}")
+    assert page.status_code == 200 and page.json()["items"] == []
+    before_events = read_events(cast.admin.http)
+    before_ticket = cast.admin.get(f"/tickets/{ticket}").json()
+
+    # Stop, delete every local file but the key store, start again: all rebuilt.
+    server.stop_gracefully()
+    shutil.rmtree(server.data_dir)
+    again = serve(tmp_path, "one", env)
+    servers.append(again)
+    admin = httpx.Client(base_url=again.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert read_events(admin) == before_events
+    assert admin.get(f"/tickets/{ticket}").json() == before_ticket
+    head = before_events[-1]["position"]
+    assert admin.get(f"/tickets/{ticket}/history?min_position={head}").status_code == 200
+    assert admin.get(f"/tickets/{ticket}/verify").json()["ok"] is True
+
+
+def test_two_servers_on_one_topic_never_record_a_version_twice(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    env = kafka_env(kafka_bootstrap, topic, tmp_path / "keys.sqlite")
+    first = serve(tmp_path, "first", env)
+    servers.append(first)
+    cast = make_cast(first, ADMIN_KEY)
+    second = serve(tmp_path, "second", env)
+    servers.append(second)
+    other = cast.on(second)
+    tickets = [cast.requester.open_ticket(queue=cast.queue) for _ in range(3)]
+
+    # Both servers comment on the same tickets at the same moment, many times.
+    codes: Counter[int] = Counter()
+    for _ in range(8):
+        for ticket in tickets:
+            head = first.client().get("/health").json()["position"]
+            _wait_position(second, head)
+            responses = at_once(
+                [
+                    lambda t=ticket: cast.agent.post(
+                        f"/tickets/{t}/comments", {"body": "from one"}
+                    ),
+                    lambda t=ticket: other.agent.post(
+                        f"/tickets/{t}/comments", {"body": "from two"}
+                    ),
+                ]
+            )
+            for r in responses:
+                codes[r.status_code] += 1
+                if r.status_code == 409:
+                    assert_problem(r, 409)
+    assert set(codes) <= {200, 409}, codes
+    assert codes[200] >= 24  # every round records at least one of the two
+
+    # Both servers read the same log, with contiguous versions per aggregate.
+    _wait_position(second, first.client().get("/health").json()["position"])
+    events_one, events_two = read_events(cast.admin.http), read_events(other.admin.http)
+    assert events_one == events_two
+    versions: dict[str, list[int]] = {}
+    for item in events_one:
+        event = item["event"]
+        versions.setdefault(event["aggregate_id"], []).append(event["aggregate_version"])
+    for aggregate, seen in versions.items():
+        assert seen == list(range(1, len(seen) + 1)), aggregate
+    comments = [i for i in events_one if i["event"]["type"] == "TicketCommented"]
+    assert len(comments) == codes[200]
+
+
+def _wait_position(server: ServerProcess, position: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while server.client().get("/health").json()["position"] < position:
+        assert time.monotonic() < deadline, f"{server.base_url} did not reach {position}"
+        time.sleep(0.02)
+
+
+def test_broker_outage_answers_503_and_the_engine_recovers_by_itself(
+    controlled_broker: object, topic: str, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    from tests.support.kafka_broker import ControlledBroker
+
+    assert isinstance(controlled_broker, ControlledBroker)
+    env = kafka_env(controlled_broker.bootstrap, topic, tmp_path / "keys.sqlite")
+    server = serve(tmp_path, "one", env)
+    servers.append(server)
+    cast = make_cast(server, ADMIN_KEY)
+    ticket = cast.requester.open_ticket(queue=cast.queue)
+    before = read_events(cast.admin.http)
+
+    controlled_broker.cut()
+    started = time.monotonic()
+    refused = cast.requester.post(f"/tickets/{ticket}/comments", {"body": "anyone there?"})
+    assert_problem(refused, 503)
+    assert time.monotonic() - started < 15
+    # Queries keep answering from the local cache.
+    assert cast.admin.get(f"/tickets/{ticket}").status_code == 200
+    assert read_events(cast.admin.http) == before
+
+    controlled_broker.restore()
+    deadline = time.monotonic() + 30
+    while True:
+        retry = cast.requester.post(f"/tickets/{ticket}/comments", {"body": "back again"})
+        if retry.status_code == 200:
+            break
+        assert retry.status_code == 503 and time.monotonic() < deadline, retry.text
+        time.sleep(0.5)
+    after = read_events(cast.admin.http)
+    # Nothing half-written from the outage appears: only the successful comment is new.
+    new = [i["event"]["type"] for i in after[len(before) :]]
+    assert after[: len(before)] == before and new == ["TicketCommented"]
