@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.domain.base import EVENT_TYPES, DomainEvent
-from engine.envelope import EnvelopeMapper  # noqa: F401  (registers every event type)
+from engine.envelope import ENVELOPE_KEYS
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 UUID_SCHEMA = {"type": "string", "format": "uuid"}
@@ -46,19 +46,7 @@ def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
         "title": cls.type_name,
         "description": (cls.__doc__ or f"{cls.type_name} event").strip().splitlines()[0],
         "type": "object",
-        "required": [
-            "event_id",
-            "type",
-            "schema_version",
-            "aggregate_type",
-            "aggregate_id",
-            "aggregate_version",
-            "occurred_at",
-            "actor",
-            "correlation_id",
-            "causation_id",
-            "data",
-        ],
+        "required": list(ENVELOPE_KEYS),
         "additionalProperties": True,
         "properties": {
             "event_id": UUID_SCHEMA,
@@ -72,6 +60,15 @@ def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
             "correlation_id": UUID_SCHEMA,
             "causation_id": {"anyOf": [UUID_SCHEMA, {"type": "null"}]},
             "data": data,
+            "prev_hash": {
+                "anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}],
+                "description": "SHA-256 of the aggregate's previous event (null at version 1)",
+            },
+            "hash": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$",
+                "description": "SHA-256 of this envelope's canonical JSON without hash",
+            },
         },
     }
     if defs:
