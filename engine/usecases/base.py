@@ -1,0 +1,84 @@
+"""What every use case shares: the application, the clock, and the ticket command
+skeleton (load, authorize, check If-Match, decide, commit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from engine.application import (
+    Idempotency,
+    PreconditionFailedError,
+    TicketingApp,
+    etag,
+    new_meta,
+)
+from engine.domain import assignment as asg
+from engine.domain import directory as dirs
+from engine.domain import ticket as tk
+from engine.domain.base import (
+    CommandMeta,
+    DomainEvent,
+    EventFactory,
+)
+from engine.policy import Principal, authorize
+from engine.results import CommandResult
+
+Decision = Callable[[tk.Ticket, asg.Assignment, CommandMeta], list[DomainEvent]]
+
+
+def _last_version(events: list[DomainEvent], aggregate_id: UUID, default: int) -> int:
+    versions = [e.originator_version for e in events if e.originator_id == aggregate_id]
+    return max(versions, default=default)
+
+
+class UseCases:
+    """The application and the injected clock; time never comes from the domain."""
+
+    def __init__(self, app: TicketingApp, clock: Callable[[], datetime]) -> None:
+        self.app = app
+        self.clock = clock
+
+    def _meta(self, principal: Principal) -> CommandMeta:
+        return new_meta(principal, self.clock())
+
+    def _on_ticket(
+        self,
+        principal: Principal,
+        ticket_id: UUID,
+        action: str,
+        decide: Decision,
+        if_match: str | None,
+        idem: Idempotency | None,
+    ) -> CommandResult:
+        meta = self._meta(principal)
+
+        def decision() -> tuple[list[DomainEvent], Callable[[int], CommandResult]]:
+            t = self.app.ticket(ticket_id)
+            a = self.app.assignment(ticket_id)
+            authorize(principal, action, requester_id=t.requester_id, assignee=a.agent_id)
+            current = etag(t.version, a.version)
+            if if_match is not None and if_match.strip() not in (current, "*"):
+                raise PreconditionFailedError(
+                    f"If-Match {if_match} does not match the ticket's ETag {current}"
+                )
+            events = decide(t, a, meta)
+            tv = _last_version(events, t.id, t.version)
+            av = _last_version(events, a.id, a.version)
+
+            def result(position: int) -> CommandResult:
+                return CommandResult(
+                    aggregate_id=t.id, version=tv, position=position, etag=etag(tv, av)
+                )
+
+            return events, result
+
+        return self.app.run(principal, meta, idem, decision)
+
+    def _drop_from_agent(
+        self, a: asg.Assignment, meta: CommandMeta, ticket_id: UUID, why: str
+    ) -> list[DomainEvent]:
+        if a.agent_id is None:
+            return []
+        return dirs.drop_ticket(self.app.agent(a.agent_id), EventFactory(meta), ticket_id, why)
