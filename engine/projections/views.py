@@ -1,0 +1,450 @@
+"""The read side's one entry point: keeps the views current and answers queries.
+
+``Views(recorder, data_dir, keys=...)`` opens (or creates) the queue, audit and
+reports views under ``<data_dir>/views``; ``start()`` keeps them current in a background
+thread; ``rebuild()`` builds new generations from zero while the current ones keep
+answering, then switches. Queries read one snapshot of one view and return pydantic
+models. ``keys`` (the application's key store) unseals personal fields; without it
+they read as ``[erased]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder
+
+from engine.envelope import decode_envelope
+from engine.integrity.keystore import KeyStore
+from engine.projections import audit_queries, queue_queries, report_queries
+from engine.projections.audit_view import AuditProjection
+from engine.projections.catalog import Catalog
+from engine.projections.export import Export, ExportFormat
+from engine.projections.log_reader import LogReader
+from engine.projections.models import (
+    AgentReport,
+    AgentWorkload,
+    HistoryEntry,
+    QueueSummary,
+    QueueTicket,
+    ServiceReport,
+    StreamEvent,
+    TicketAsOf,
+)
+from engine.projections.progress import ProgressFn
+from engine.projections.projection import CACHE_ROWS, ViewProjection
+from engine.projections.queue_view import QueueProjection
+from engine.projections.records import to_us
+from engine.projections.report_view import ReportProjection
+from engine.projections.runner import ViewRunner, build, step
+from engine.projections.store import (
+    UPSTREAM,
+    StaleViewError,
+    StoreRetiredError,
+    ViewStore,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+VIEW_CLASSES: dict[str, type[ViewProjection]] = {
+    "queue": QueueProjection,
+    "audit": AuditProjection,
+    "reports": ReportProjection,
+}
+VIEW_NAMES = tuple(VIEW_CLASSES)
+MAX_EVENTS_LIMIT = 1000
+
+
+def _id(value: UUID | str) -> str:
+    return str(UUID(str(value)))
+
+
+def _window(from_: datetime, to: datetime) -> tuple[int, int]:
+    f, t = to_us(from_), to_us(to)
+    if f >= t:
+        raise ValueError("the window's start must be before its end")
+    return f, t
+
+
+class Views:
+    """The queue, audit and reports views of one notification log."""
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        data_dir: Path,
+        progress: ProgressFn | None = None,
+        *,
+        upstream: str = UPSTREAM,
+        batch_size: int = 500,
+        bulk_batch_size: int = 2000,
+        poll_interval: float = 0.05,
+        cache_rows: int = CACHE_ROWS,
+        keys: KeyStore | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.cache_rows = cache_rows
+        self.keys = keys
+        self._log = LogReader(recorder, keys)
+        self.catalog = Catalog(Path(data_dir) / "views")
+        self.upstream = upstream
+        self.batch_size = batch_size
+        self.bulk_batch_size = bulk_batch_size
+        self._lock = threading.RLock()
+        self._live: dict[str, ViewProjection] = {}
+        self._files: dict[str, str] = {}
+        self._stamp: tuple[int, int] | None = None
+        with self._lock:
+            self._open()
+        self.catalog.sweep()
+        self._runner = ViewRunner(
+            recorder,
+            self._projections,
+            self._lock,
+            batch_size=batch_size,
+            bulk_batch_size=bulk_batch_size,
+            poll_interval=poll_interval,
+            progress=progress,
+        )
+
+    # --- files and generations ----------------------------------------------------------
+
+    def _open(self) -> None:
+        """Open every view's current file; start a new one where none is usable."""
+        current = self.catalog.current()
+        created: dict[str, str] = {}
+        for name in VIEW_NAMES:
+            file = current.get(name)
+            projection = self._load(name, file) if file else None
+            if projection is None:
+                projection, file = self._create(name)
+                created[name] = file
+            assert file is not None
+            self._live[name], self._files[name] = projection, file
+        if created:
+            self.catalog.switch(created)
+        self._stamp = self.catalog.stamp()
+
+    def _load(self, name: str, file: str) -> ViewProjection | None:
+        path = self.catalog.path(file)
+        if not path.exists():
+            return None
+        try:
+            cls = VIEW_CLASSES[name]
+            return cls(ViewStore(path, cls.schema), self.upstream, self.cache_rows, self.keys)
+        except StaleViewError as e:
+            log.warning("view %s is rebuilt from the log: %s", name, e)
+            return None
+
+    def _create(self, name: str) -> tuple[ViewProjection, str]:
+        cls, file = VIEW_CLASSES[name], self.catalog.new_file(name)
+        store = ViewStore(self.catalog.path(file), cls.schema, create=True, bulk=True)
+        return cls(store, self.upstream, self.cache_rows, self.keys), file
+
+    def _follow(self) -> None:
+        """Switch to the generations another process's rebuild pointed to."""
+        if self.catalog.stamp() == self._stamp:
+            return
+        with self._lock:
+            stamp = self.catalog.stamp()
+            if stamp == self._stamp:
+                return
+            settled = True
+            for name, file in self.catalog.current().items():
+                if name not in self._live or file == self._files[name]:
+                    continue
+                projection = self._load(name, file)
+                if projection is None:
+                    settled = False  # not finished yet: look again next time
+                    continue
+                old, self._live[name], self._files[name] = self._live[name], projection, file
+                old.view.retire(delete=False)
+            if settled:
+                self._stamp = stamp
+
+    def _projections(self) -> list[ViewProjection]:
+        self._follow()
+        return list(self._live.values())
+
+    def _read(self, name: str, query: Callable[[sqlite3.Connection], T]) -> T:
+        for _ in range(5):
+            self._follow()
+            try:
+                with self._live[name].view.read() as conn:
+                    return query(conn)
+            except StoreRetiredError:
+                continue  # switched by a rebuild meanwhile: read the new generation
+        raise StoreRetiredError(f"view {name} keeps being switched")
+
+    def _names(self, view: str | None) -> list[str]:
+        if view is None:
+            return list(VIEW_NAMES)
+        if view not in VIEW_CLASSES:
+            raise ValueError(f"unknown view {view!r} (views: {', '.join(VIEW_NAMES)})")
+        return [view]
+
+    # --- running --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Keep the views current in a background thread."""
+        self._runner.start()
+
+    def stop(self) -> None:
+        self._runner.stop()
+
+    def close(self) -> None:
+        self.stop()
+        with self._lock:
+            for projection in self._live.values():
+                projection.view.close()
+
+    def notify(self) -> None:
+        """Tell the runner new events were just recorded (it polls otherwise)."""
+        self._runner.wake()
+
+    def catch_up(self, progress: ProgressFn | None = None) -> int:
+        """Apply everything recorded so far, in the calling thread (no runner needed).
+        Returns the number of notifications read."""
+        with self._lock:
+            return build(self.recorder, self._projections(), self.bulk_batch_size, progress)
+
+    def wait(self, position: int | None, timeout: float, views: Sequence[str] = VIEW_NAMES) -> None:
+        """Return once every named view has applied ``position``; TimeoutError after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        for name in views:
+            while True:
+                store = self._live[name].view
+                try:
+                    store.wait(self.upstream, position, max(0.0, deadline - time.monotonic()))
+                    break
+                except StoreRetiredError:
+                    self._follow()
+
+    def positions(self) -> dict[str, int]:
+        return {name: self._read(name, self._tracked) for name in VIEW_NAMES}
+
+    def _tracked(self, conn: sqlite3.Connection) -> int:
+        row = conn.execute(
+            "SELECT notification_id FROM tracking WHERE application_name = ?", (self.upstream,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def health(self) -> dict[str, Any]:
+        """Each view's position and lag behind the log's head (in positions)."""
+        head = self.recorder.max_notification_id() or 0
+        views = {}
+        for name, position in self.positions().items():
+            views[name] = {
+                "position": position,
+                "lag": max(0, head - position),
+                "file": self._files[name],
+                "building": self._live[name].view.bulk,
+            }
+        return {
+            "head": head,
+            "running": self._runner.running,
+            "error": self._runner.error,
+            "views": views,
+        }
+
+    def rebuild(self, view: str | None = None, progress: ProgressFn | None = None) -> None:
+        """Build new generations of the view (all views if None) from zero while the
+        current ones keep answering; switch once they have caught up with the log."""
+        names = self._names(view)
+        old: list[ViewProjection] = []
+        with self.catalog.rebuilding():
+            fresh: dict[str, tuple[ViewProjection, str]] = {}
+            try:
+                for name in names:
+                    fresh[name] = self._create(name)
+                projections = [p for p, _ in fresh.values()]
+                build(self.recorder, projections, self.bulk_batch_size, progress)
+                while step(self.recorder, projections, self.batch_size) == self.batch_size:
+                    pass  # the tail recorded meanwhile, the current views still answering
+                with self._lock:  # no batch of the live views is half way now
+                    while step(self.recorder, projections, self.batch_size):
+                        pass
+                    self.catalog.switch({name: file for name, (_, file) in fresh.items()})
+                    self._stamp = self.catalog.stamp()
+                    for name, (projection, file) in fresh.items():
+                        old.append(self._live[name])
+                        self._live[name], self._files[name] = projection, file
+            except BaseException:
+                for projection, _ in fresh.values():
+                    if not any(projection is p for p in self._live.values()):
+                        projection.view.retire(delete=True)
+                raise
+        for projection in old:
+            projection.view.retire(delete=True)
+
+    # --- queue view -----------------------------------------------------------------------
+
+    def queues(self) -> list[QueueSummary]:
+        return self._read("queue", queue_queries.queues)
+
+    def queue_tickets(
+        self,
+        queue: str,
+        status: str | None = None,
+        priority: str | None = None,
+        assignee: UUID | str | None = None,
+        unassigned: bool | None = None,
+        escalated: bool | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[QueueTicket], str | None]:
+        agent = None if assignee is None else _id(assignee)
+        return self._read(
+            "queue",
+            lambda conn: queue_queries.queue_page(
+                conn,
+                queue,
+                status=status,
+                priority=priority,
+                assignee=agent,
+                unassigned=unassigned,
+                escalated=escalated,
+                limit=limit,
+                cursor=cursor,
+            ),  # fmt: skip
+        )
+
+    def agent_workload(self, agent_id: UUID | str) -> AgentWorkload | None:
+        agent = _id(agent_id)
+        return self._read("queue", lambda conn: queue_queries.agent_workload(conn, agent))
+
+    def search_tickets(
+        self,
+        requester: str | None = None,
+        status: str | None = None,
+        queue: str | None = None,
+        priority: str | None = None,
+        text: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[QueueTicket], str | None]:
+        return self._read(
+            "queue",
+            lambda conn: queue_queries.search(
+                conn,
+                requester=requester,
+                status=status,
+                queue=queue,
+                priority=priority,
+                text=text,
+                created_from=created_from,
+                created_to=created_to,
+                limit=limit,
+                cursor=cursor,
+            ),  # fmt: skip
+        )
+
+    def ticket(self, ticket_id: UUID | str) -> QueueTicket | None:
+        key = _id(ticket_id)
+        return self._read("queue", lambda conn: queue_queries.ticket(conn, key))
+
+    # --- audit view -----------------------------------------------------------------------
+
+    def history(self, ticket_id: UUID | str, include_internal: bool = True) -> list[HistoryEntry]:
+        key = _id(ticket_id)
+        rows = self._read("audit", lambda conn: audit_queries.history_rows(conn, key))
+        return audit_queries.history(rows, self._log, key, include_internal)
+
+    def ticket_as_of(
+        self, ticket_id: UUID | str, at: datetime | None = None, position: int | None = None
+    ) -> TicketAsOf | None:
+        key, at_us = _id(ticket_id), None if at is None else to_us(at)
+        positions = self._read(
+            "audit", lambda conn: audit_queries.as_of_positions(conn, key, at_us, position)
+        )
+        return audit_queries.as_of(positions, self._log, key)
+
+    def export(
+        self,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        ticket_id: UUID | str | None = None,
+        fmt: ExportFormat = "jsonl",
+        include_internal: bool = True,
+    ) -> Export:
+        """The audit history (events with from_ <= occurred_at < to) as lines; read
+        ``.digest`` once exhausted."""
+        return Export(
+            lambda query: self._read("audit", query),
+            upto=self._read("audit", self._tracked),
+            from_us=None if from_ is None else to_us(from_),
+            to_us=None if to is None else to_us(to),
+            ticket_id=None if ticket_id is None else _id(ticket_id),
+            fmt=fmt,
+            include_internal=include_internal,
+            log=self._log,
+        )
+
+    # --- reports --------------------------------------------------------------------------
+
+    def service_report(
+        self, from_: datetime, to: datetime, queue: str | None = None
+    ) -> ServiceReport:
+        f, t = _window(from_, to)
+
+        def compute(conn: sqlite3.Connection) -> ServiceReport:
+            opened, escalated = report_queries.opened(conn, f, t, queue)
+            resolution_times, reopened = report_queries.resolutions(conn, f, t, queue)
+            csat_average, csat_responses = report_queries.csat(conn, f, t, queue)
+            return ServiceReport(
+                from_=from_,
+                to=to,
+                queue=queue,
+                opened=opened,
+                resolved=len(resolution_times),
+                backlog=report_queries.backlog(conn, t, queue),
+                first_response=report_queries.duration_stats(
+                    report_queries.first_responses(conn, f, t, queue)
+                ),
+                resolution=report_queries.duration_stats(resolution_times),
+                reopen_rate=reopened / len(resolution_times) if resolution_times else None,
+                escalation_rate=escalated / opened if opened else None,
+                csat_average=csat_average,
+                csat_responses=csat_responses,
+                position=self._tracked(conn),
+            )
+
+        return self._read("reports", compute)
+
+    def agent_report(self, from_: datetime, to: datetime) -> AgentReport:
+        f, t = _window(from_, to)
+        return self._read(
+            "reports",
+            lambda conn: AgentReport(
+                from_=from_,
+                to=to,
+                agents=report_queries.agent_rows(conn, f, t),
+                position=self._tracked(conn),
+            ),
+        )
+
+    # --- event stream ---------------------------------------------------------------------
+
+    def events(self, after: int = 0, limit: int = 100) -> list[StreamEvent]:
+        """Notifications after position ``after``, in order, with their envelopes as
+        stored (read from the log itself, not from a view)."""
+        if not 1 <= limit <= MAX_EVENTS_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_EVENTS_LIMIT}")
+        notifications = self.recorder.select_notifications(
+            start=max(0, after), limit=limit, inclusive_of_start=False
+        )
+        return [
+            StreamEvent(position=n.id, envelope=decode_envelope(n.state)) for n in notifications
+        ]

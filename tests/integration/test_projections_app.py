@@ -1,0 +1,56 @@
+"""The views on the real application's log (chained envelopes, sealed personal data)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from uuid import uuid4
+
+from engine.domain.priority import Level
+from engine.integrity.personal import ERASED
+from engine.projections import Views
+from tests.unit.givens import desk_world
+
+
+def test_views_follow_the_application(tmp_path: Path) -> None:
+    world = desk_world()
+    desk, lead = world.desk, world.lead
+    started = world.clock.now
+    tid = world.open(impact=Level.HIGH, urgency=Level.HIGH)
+    desk.assign(lead, tid, None, world.ann.agent_id, None, None)
+    desk.comment(world.ann, tid, uuid4(), "looking", internal=True)
+    result = desk.start(world.ann, tid)
+
+    views = Views(world.app.recorder, tmp_path, keys=world.app.keys)
+    views.start()
+    try:
+        # Read-your-writes: the command's position is the one to wait for.
+        views.wait(result.position, timeout=5)
+        row = views.ticket(tid)
+        assert row is not None
+        assert (row.status, row.priority, row.assignee_name) == ("in_progress", "P1", "Ann")
+        assert row.title == "VPN drops every hour"  # unsealed with the app's keys
+        queues = {q.name: q for q in views.queues()}
+        assert queues["service-desk"].by_status == {"in_progress": 1}
+
+        history = views.history(tid)
+        assert [h.type for h in history][:3] == [
+            "TicketOpened", "TicketTriaged", "AssignedToQueue",
+        ]  # fmt: skip
+        assert len(views.history(tid, include_internal=False)) == len(history) - 1
+        snapshot = views.ticket_as_of(tid)
+        assert snapshot is not None and snapshot.status == "in_progress"
+
+        done = desk.resolve(world.ann, tid, "fixed", "restarted the router")
+        views.wait(done.position, timeout=5)
+        report = views.service_report(started, world.clock.now + timedelta(minutes=1))
+        assert (report.opened, report.resolved) == (1, 1)
+
+        # Erasure reaches the views too.
+        erased = desk.erase_subject(world.admin, world.rita.id, "GDPR art. 17")
+        views.wait(erased.position, timeout=5)
+        row = views.ticket(tid)
+        assert row is not None and row.title == ERASED
+        assert views.history(tid)[0].data["title"] == ERASED
+    finally:
+        views.close()
