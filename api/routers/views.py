@@ -85,6 +85,7 @@ def queue_page(
     assignee: UUID | None = None,
     unassigned: bool | None = None,
     escalated: bool | None = None,
+    sla: Annotated[Literal["at_risk", "breached"] | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page:
@@ -98,6 +99,7 @@ def queue_page(
             assignee=assignee,
             unassigned=unassigned,
             escalated=escalated,
+            sla=sla,
             limit=limit,
             cursor=cursor,
         )

@@ -39,12 +39,27 @@ class QueueTicket(_Answer):
     accepted: bool
     escalation_level: int
     escalated: bool
-    sla_due_at: datetime | None
+    sla_due_at: datetime | None = Field(
+        description="the earliest due time of a running SLA target (null while paused, "
+        "met or stopped)"
+    )
     sla_breached: bool
     opened_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
     closed_at: datetime | None
+    sla_status: str | None = Field(
+        default=None,
+        description="on_track, at_risk, breached, paused, met or stopped, as the log records "
+        "it (null before the SLA clock starts)",
+    )
+    sla_at_risk: bool = False
+    sla_first_response_due_at: datetime | None = None
+    sla_resolution_due_at: datetime | None = None
+    sla_policy_version: int | None = None
+    routing_note: str | None = Field(
+        default=None, description="why automatic routing left the ticket unassigned"
+    )
 
 
 class QueueSummary(_Answer):
@@ -125,6 +140,20 @@ class BacklogByAge(_Answer):
     total: int
 
 
+class TargetCompliance(_Answer):
+    """How one SLA target fared in a window (docs/metrics.md, "SLA compliance")."""
+
+    measured: int = Field(description="tickets whose target was met in the window")
+    within_target: int = Field(description="of those, met on time")
+    rate: float | None = Field(description="within_target / measured; null when none")
+    breached: int = Field(description="tickets with a breach of the target in the window")
+
+
+class SlaCompliance(_Answer):
+    first_response: TargetCompliance
+    resolution: TargetCompliance
+
+
 class ServiceReport(_Answer):
     from_: datetime = Field(alias="from")
     to: datetime
@@ -138,6 +167,7 @@ class ServiceReport(_Answer):
     escalation_rate: float | None
     csat_average: float | None
     csat_responses: int
+    sla: SlaCompliance
     position: int = Field(description="the reports view's position when computed")
 
 
@@ -149,6 +179,7 @@ class AgentReportRow(_Answer):
     reopen_rate: float | None
     csat_average: float | None
     csat_responses: int
+    sla: SlaCompliance
 
 
 class AgentReport(_Answer):

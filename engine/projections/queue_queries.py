@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from engine.projections.cursor import decode_cursor, encode_cursor
 from engine.projections.models import AgentWorkload, QueueSummary, QueueTicket
@@ -16,12 +16,15 @@ from engine.projections.records import from_us, to_us
 ACTIVE_STATUSES = frozenset({"new", "assigned", "in_progress", "pending"})
 MAX_LIMIT = 500
 WORKLOAD_LIMIT = 1000
+SlaFilter = Literal["at_risk", "breached"]
 
 _SELECT = (
     "SELECT t.ticket_id, t.title, t.requester_id, t.requester_name, t.channel, t.category, "
     "t.impact, t.urgency, t.priority, t.status, t.queue, t.assignee_id, a.name, t.accepted, "
     "t.escalation_level, t.escalated, t.sla_due_us, t.sla_breached, t.opened_us, "
-    "t.updated_us, t.resolved_us, t.closed_us, t.breach_rank, t.due_key, t.priority_rank "
+    "t.updated_us, t.resolved_us, t.closed_us, t.breach_rank, t.due_key, t.priority_rank, "
+    "t.sla_status, t.sla_at_risk, t.first_response_due_us, t.resolution_due_us, "
+    "t.sla_policy_version, t.routing_note "
     "FROM tickets t LEFT JOIN agents a ON a.agent_id = t.assignee_id"
 )
 _ORDER = ", ".join(f"t.{c}" for c in ORDER_COLUMNS)
@@ -38,7 +41,9 @@ def _ticket(r: tuple[Any, ...]) -> QueueTicket:
         assignee_id=r[11], assignee_name=r[12], accepted=bool(r[13]), escalation_level=r[14],
         escalated=bool(r[15]), sla_due_at=_opt_time(r[16]), sla_breached=bool(r[17]),
         opened_at=from_us(r[18]), updated_at=from_us(r[19]), resolved_at=_opt_time(r[20]),
-        closed_at=_opt_time(r[21]),
+        closed_at=_opt_time(r[21]), sla_status=r[25], sla_at_risk=bool(r[26]),
+        sla_first_response_due_at=_opt_time(r[27]), sla_resolution_due_at=_opt_time(r[28]),
+        sla_policy_version=r[29], routing_note=r[30],
     )  # fmt: skip
 
 
@@ -94,10 +99,13 @@ def queue_page(
     assignee: str | None = None,
     unassigned: bool | None = None,
     escalated: bool | None = None,
+    sla: SlaFilter | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[QueueTicket], str | None]:
-    """A queue's tickets in queue order; active ones unless ``status`` names another."""
+    """A queue's tickets in queue order; active ones unless ``status`` names another.
+    ``sla`` keeps the tickets whose recorded SLA status is that one (``at_risk``: at risk
+    and not breached; ``breached``: a target not yet met was breached)."""
     where: list[str] = ["t.queue = ?"]
     params: list[Any] = [queue]
     if status is None:
@@ -116,6 +124,9 @@ def queue_page(
     if escalated is not None:
         where.append("t.escalated = ?")
         params.append(1 if escalated else 0)
+    if sla is not None:
+        where.append("t.sla_status = ?")
+        params.append(sla)
     if cursor is not None:
         where.append(f"({_ORDER}) > ({', '.join('?' * len(ORDER_COLUMNS))})")
         params += decode_cursor("queue", cursor, len(ORDER_COLUMNS))

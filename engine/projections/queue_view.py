@@ -1,10 +1,14 @@
 """The queue view: one row per ticket with what a queue page filters and sorts on,
 counters per queue, and the agents' and queues' directory.
 
-The queue order is the index ``ix_tickets_queue``: breached first, then SLA due time,
-then priority, then age (oldest first), then ticket id. Until the SLA clock records
-due times, ``breach_rank`` and ``due_key`` are the same for every ticket, so the order
-is priority then age.
+The queue order is the index ``ix_tickets_queue``: breached first, then SLA due time
+(earliest first; tickets with no running target after those with one), then priority,
+then age (oldest first), then ticket id.
+
+The SLA columns come from each ticket's SLA clock, folded here with the domain's own
+``sla.evolve`` (the clock state is kept in ``sla_clocks``) and stored as
+``sla.facts(clock)``: what the log records, never judged against the wall clock, so a
+rebuild gives the same rows at any time (docs/sla.md, "For views").
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from engine.domain import sla
+from engine.domain.base import EVENT_TYPES
+from engine.envelope import from_envelope
 from engine.integrity.keystore import KeyStore
 from engine.integrity.personal import ERASED, decrypt_value, is_encrypted
 from engine.projections.cache import Row, RowCache
 from engine.projections.projection import CACHE_ROWS, Handler, ViewProjection
-from engine.projections.records import EventRecord
+from engine.projections.records import EventRecord, to_us
 from engine.projections.store import UPSTREAM, ViewSchema, ViewStore
 
 ACTIVE = frozenset({"new", "in_progress", "pending"})
@@ -32,7 +40,13 @@ TICKET_COLUMNS = (
     "category", "impact", "urgency", "priority", "priority_rank", "lifecycle", "status",
     "active", "queue", "assignee_id", "accepted", "escalation_level", "escalated",
     "sla_due_us", "sla_breached", "breach_rank", "due_key", "opened_us", "updated_us",
-    "resolved_us", "closed_us",
+    "resolved_us", "closed_us", "sla_status", "sla_at_risk", "first_response_due_us",
+    "resolution_due_us", "sla_priority", "sla_policy_version", "routing_note",
+)  # fmt: skip
+CLOCK_COLUMNS = ("ticket_id", "clock")
+SLA_EVENTS = (
+    "SlaClockStarted", "SlaClockPaused", "SlaClockResumed", "FirstResponseMet", "SlaAtRisk",
+    "SlaBreached", "SlaMet", "SlaClockStopped",
 )  # fmt: skip
 ORDER_COLUMNS = ("breach_rank", "due_key", "priority_rank", "opened_us", "ticket_id")
 AGENT_COLUMNS = ("agent_id", "name", "email", "role", "capacity", "agent_active", "queues")
@@ -41,7 +55,7 @@ COUNT_KEY = ("queue", "status", "priority", "unassigned", "escalated")
 
 SCHEMA = ViewSchema(
     name="queue",
-    version=1,
+    version=2,
     tables=(
         """CREATE TABLE tickets (
             seq INTEGER PRIMARY KEY, ticket_id TEXT NOT NULL,
@@ -52,7 +66,11 @@ SCHEMA = ViewSchema(
             escalation_level INTEGER NOT NULL, escalated INTEGER NOT NULL,
             sla_due_us INTEGER, sla_breached INTEGER NOT NULL,
             breach_rank INTEGER NOT NULL, due_key INTEGER NOT NULL,
-            opened_us INTEGER, updated_us INTEGER, resolved_us INTEGER, closed_us INTEGER)""",
+            opened_us INTEGER, updated_us INTEGER, resolved_us INTEGER, closed_us INTEGER,
+            sla_status TEXT, sla_at_risk INTEGER NOT NULL, first_response_due_us INTEGER,
+            resolution_due_us INTEGER, sla_priority TEXT, sla_policy_version INTEGER,
+            routing_note TEXT)""",
+        "CREATE TABLE sla_clocks (ticket_id TEXT PRIMARY KEY, clock TEXT NOT NULL) WITHOUT ROWID",
         """CREATE TABLE counts (
             queue TEXT NOT NULL, status TEXT NOT NULL, priority TEXT NOT NULL,
             unassigned INTEGER NOT NULL, escalated INTEGER NOT NULL, n INTEGER NOT NULL,
@@ -84,7 +102,9 @@ def _blank(ticket_id: str, seq: int) -> Row:
         "status": None, "active": 0, "queue": None, "assignee_id": None, "accepted": 0,
         "escalation_level": 0, "escalated": 0, "sla_due_us": None, "sla_breached": 0,
         "breach_rank": 1, "due_key": NO_DUE, "opened_us": None, "updated_us": None,
-        "resolved_us": None, "closed_us": None,
+        "resolved_us": None, "closed_us": None, "sla_status": None, "sla_at_risk": 0,
+        "first_response_due_us": None, "resolution_due_us": None, "sla_priority": None,
+        "sla_policy_version": None, "routing_note": None,
     }  # fmt: skip
 
 
@@ -96,6 +116,26 @@ def _restatus(row: Row) -> None:
         return
     row["status"] = "assigned" if lifecycle == "new" and row["assignee_id"] else lifecycle
     row["active"] = 1 if lifecycle in ACTIVE else 0
+
+
+def _opt_us(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def _apply_facts(row: Row, facts: sla.SlaFacts) -> None:
+    due = _opt_us(facts.due_at)
+    row.update(
+        sla_status=facts.status,
+        sla_breached=1 if facts.breached else 0,
+        breach_rank=0 if facts.breached else 1,
+        sla_due_us=due,
+        due_key=NO_DUE if due is None else due,
+        sla_at_risk=1 if facts.at_risk else 0,
+        first_response_due_us=_opt_us(facts.first_response_due_at),
+        resolution_due_us=_opt_us(facts.resolution_due_at),
+        sla_priority=facts.priority.value,
+        sla_policy_version=facts.policy_version,
+    )
 
 
 def _count_key(row: Row | None) -> tuple[Any, ...] | None:
@@ -127,7 +167,8 @@ class QueueProjection(ViewProjection):
         )
         self.agents = RowCache("agents", "agent_id", AGENT_COLUMNS, max_rows=cache_rows)
         self.queues = RowCache("queues", "name", QUEUE_COLUMNS, max_rows=cache_rows)
-        self.caches = (self.tickets, self.agents, self.queues)
+        self.clocks = RowCache("sla_clocks", "ticket_id", CLOCK_COLUMNS, max_rows=cache_rows)
+        self.caches = (self.tickets, self.agents, self.queues, self.clocks)
         self._erasures = 0
         if view.created:
             for cache in self.caches:
@@ -154,10 +195,12 @@ class QueueProjection(ViewProjection):
             "Reassigned": self._assigned,
             "AssignmentAccepted": self._accepted,
             "AssignmentReleased": self._released,
+            "RoutingDeferred": self._deferred,
             "QueueCreated": self._queue_created,
             "SubjectErased": self._subject_erased,
             "AgentRegistered": self._agent,
             "AgentUpdated": self._agent,
+            **dict.fromkeys(SLA_EVENTS, self._sla),
         }
 
     @property
@@ -234,16 +277,22 @@ class QueueProjection(ViewProjection):
         return row
 
     def _routed(self, r: EventRecord) -> None:
-        self._assignment(r)["queue"] = r["data"]["queue"]
+        row = self._assignment(r)
+        row["queue"], row["routing_note"] = r["data"]["queue"], None
 
     def _assigned(self, r: EventRecord) -> None:
         row = self._assignment(r)
-        row["queue"], row["assignee_id"], row["accepted"] = (
+        row["queue"], row["assignee_id"], row["accepted"], row["routing_note"] = (
             r["data"]["queue"],
             str(r["data"]["agent_id"]),
             0,
+            None,
         )
         _restatus(row)
+
+    def _deferred(self, r: EventRecord) -> None:
+        """Automatic routing found nobody: the queue shows why the ticket waits."""
+        self._assignment(r)["routing_note"] = r["data"]["reason"]
 
     def _accepted(self, r: EventRecord) -> None:
         self._assignment(r)["accepted"] = 1
@@ -252,6 +301,24 @@ class QueueProjection(ViewProjection):
         row = self._assignment(r)
         row["assignee_id"], row["accepted"] = None, 0
         _restatus(row)
+
+    # --- SLA clock events (they carry the ticket id) ----------------------------------
+
+    def _sla(self, r: EventRecord) -> None:
+        """Fold the event into the ticket's clock with the domain's ``evolve`` and store
+        the clock's recorded facts on the ticket row."""
+        ticket_id = str(r["data"]["ticket_id"])
+        stored = self.clocks.edit(self.cur, ticket_id)
+        before = None if stored is None else sla.SlaClock.model_validate_json(stored["clock"])
+        # The record's data is already upcast: validate it as the current schema version.
+        current = EVENT_TYPES[r["type"]].schema_version
+        clock = sla.evolve(before, from_envelope({**r, "schema_version": current}))
+        if clock is None:
+            return  # an event before the clock started changes nothing
+        if stored is None:
+            stored = self.clocks.add(self.cur, {"ticket_id": ticket_id, "clock": ""})
+        stored["clock"] = clock.model_dump_json()
+        _apply_facts(self._assignment(r), sla.facts(clock))
 
     def _subject_erased(self, r: EventRecord) -> None:
         """Blank the subject's personal data here too, as reading it now would."""

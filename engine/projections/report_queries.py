@@ -13,7 +13,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from engine.projections.models import AgentReportRow, BacklogByAge, DurationStats
+from engine.projections.models import (
+    AgentReportRow,
+    BacklogByAge,
+    DurationStats,
+    SlaCompliance,
+    TargetCompliance,
+)
 
 US_PER_DAY = 86_400_000_000
 AGE_BUCKETS = ((1, "under_1d"), (3, "from_1d_to_3d"), (7, "from_3d_to_7d"), (30, "from_7d_to_30d"))
@@ -86,6 +92,49 @@ def csat(conn: sqlite3.Connection, f: int, t: int, queue: str | None) -> tuple[f
     return (None if row[0] is None else float(row[0])), int(row[1])
 
 
+def _compliance(rows: Sequence[tuple[Any, ...]]) -> SlaCompliance:
+    """From (ticket, target, outcome, within) rows in log order: per target, the tickets
+    met in the window (the last met in the window decides whether on time) and the
+    tickets breached in the window."""
+    met: dict[str, dict[str, bool]] = {"first_response": {}, "resolution": {}}
+    breached: dict[str, set[str]] = {"first_response": set(), "resolution": set()}
+    for ticket_id, target, outcome, within in rows:
+        if outcome == "met":
+            met[target][ticket_id] = bool(within)
+        else:
+            breached[target].add(ticket_id)
+    parts = {}
+    for target, tickets in met.items():
+        on_time = sum(tickets.values())
+        parts[target] = TargetCompliance(
+            measured=len(tickets),
+            within_target=on_time,
+            rate=_rate(on_time, len(tickets)),
+            breached=len(breached[target]),
+        )
+    return SlaCompliance(**parts)
+
+
+_SLA_ROWS = (
+    "SELECT agent_id, ticket_id, target, outcome, within_target FROM sla_outcomes "
+    "WHERE at_us >= ? AND at_us < ?"
+)
+
+
+def sla_compliance(conn: sqlite3.Connection, f: int, t: int, queue: str | None) -> SlaCompliance:
+    extra, params = _queue("queue", queue)
+    rows = conn.execute(f"{_SLA_ROWS}{extra} ORDER BY position", (f, t, *params))
+    return _compliance([r[1:] for r in rows])
+
+
+def sla_by_agent(conn: sqlite3.Connection, f: int, t: int) -> dict[str, SlaCompliance]:
+    """Compliance per agent assigned at the SLA event (events with no assignee: nobody's)."""
+    grouped: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for r in conn.execute(f"{_SLA_ROWS} AND agent_id IS NOT NULL ORDER BY position", (f, t)):
+        grouped[r[0]].append(r[1:])
+    return {agent_id: _compliance(rows) for agent_id, rows in grouped.items()}
+
+
 def backlog(conn: sqlite3.Connection, t: int, queue: str | None) -> BacklogByAge:
     """Tickets active at ``to`` (counting events before it), by age since opening."""
     closed_extra, closed_params = _queue("queue", queue)
@@ -136,8 +185,9 @@ def agent_rows(conn: sqlite3.Connection, f: int, t: int) -> list[AgentReportRow]
             (f, t),
         )
     }
+    sla = sla_by_agent(conn, f, t)
     names: dict[str, str | None] = dict(conn.execute("SELECT agent_id, name FROM agents"))
-    for agent_id in (*handle, *ratings):
+    for agent_id in (*handle, *ratings, *sla):
         names.setdefault(agent_id, None)
     out = []
     for agent_id, name in names.items():
@@ -152,6 +202,7 @@ def agent_rows(conn: sqlite3.Connection, f: int, t: int) -> list[AgentReportRow]
                 reopen_rate=_rate(len(reopened.get(agent_id, ())), len(tickets)),
                 csat_average=average,
                 csat_responses=responses,
+                sla=sla.get(agent_id) or _compliance([]),
             )
         )
     return sorted(out, key=lambda a: (a.name is None, a.name or "", str(a.agent_id)))

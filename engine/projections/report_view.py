@@ -10,6 +10,8 @@
   resolved, closed or cancelled) in one queue. A ticket's open stretch stays on its
   ``tickets`` row until it ends. Backlog as of any past moment counts the stretches
   that cover it.
+- ``sla_outcomes``: one row per SLA target outcome: ``FirstResponseMet`` and ``SlaMet``
+  (met, on time or not) and ``SlaBreached``, with the queue and agent at that moment.
 
 docs/metrics.md defines every metric computed from these tables.
 """
@@ -36,10 +38,18 @@ RESOLUTION_COLUMNS = (
 )  # fmt: skip
 RATING_COLUMNS = ("position", "ticket_id", "queue", "agent_id", "score", "rated_us")
 SPAN_COLUMNS = ("span_id", "ticket_id", "queue", "opened_us", "start_us", "end_us")
+SLA_COLUMNS = (
+    "position", "ticket_id", "target", "outcome", "within_target", "queue", "agent_id", "at_us",
+)  # fmt: skip
+SLA_OUTCOMES = {
+    "FirstResponseMet": ("first_response", "met"),
+    "SlaMet": ("resolution", "met"),
+    "SlaBreached": (None, "breached"),  # the target is in the event
+}
 
 SCHEMA = ViewSchema(
     name="reports",
-    version=1,
+    version=2,
     tables=(
         """CREATE TABLE tickets (
             seq INTEGER PRIMARY KEY, ticket_id TEXT NOT NULL, opened_us INTEGER,
@@ -58,6 +68,10 @@ SCHEMA = ViewSchema(
         """CREATE TABLE spans (
             span_id INTEGER PRIMARY KEY, ticket_id TEXT NOT NULL, queue TEXT,
             opened_us INTEGER, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL)""",
+        """CREATE TABLE sla_outcomes (
+            position INTEGER PRIMARY KEY, ticket_id TEXT NOT NULL, target TEXT NOT NULL,
+            outcome TEXT NOT NULL, within_target INTEGER, queue TEXT, agent_id TEXT,
+            at_us INTEGER NOT NULL)""",
         "CREATE TABLE agents (agent_id TEXT PRIMARY KEY, name TEXT) WITHOUT ROWID",
     ),
     indexes=(
@@ -68,6 +82,7 @@ SCHEMA = ViewSchema(
         "CREATE INDEX ix_resolutions_time ON resolutions (resolved_us)",
         "CREATE INDEX ix_ratings_time ON ratings (rated_us)",
         "CREATE INDEX ix_spans_end ON spans (end_us, start_us)",
+        "CREATE INDEX ix_sla_outcomes_time ON sla_outcomes (at_us)",
     ),
 )
 
@@ -97,8 +112,12 @@ class ReportProjection(ViewProjection):
         self.resolutions = RowCache("resolutions", "position", RESOLUTION_COLUMNS, retain=False)
         self.ratings = RowCache("ratings", "position", RATING_COLUMNS, retain=False)
         self.spans = RowCache("spans", "span_id", SPAN_COLUMNS, retain=False)
+        self.sla_outcomes = RowCache("sla_outcomes", "position", SLA_COLUMNS, retain=False)
         self.agents = RowCache("agents", "agent_id", ("agent_id", "name"), max_rows=cache_rows)
-        self.caches = (self.tickets, self.resolutions, self.ratings, self.spans, self.agents)
+        self.caches = (
+            self.tickets, self.resolutions, self.ratings, self.spans, self.sla_outcomes,
+            self.agents,
+        )  # fmt: skip
         if view.created:
             self.tickets.track_all_keys()
             self.agents.track_all_keys()
@@ -121,6 +140,7 @@ class ReportProjection(ViewProjection):
             "Reassigned": self._assigned,
             "AssignmentReleased": self._released,
             "AgentRegistered": self._agent,
+            **dict.fromkeys(SLA_OUTCOMES, self._sla_outcome),
         }
 
     @property
@@ -231,6 +251,25 @@ class ReportProjection(ViewProjection):
         row = self._row(ticket_id, r)
         if row["escalated_us"] is None or r["at"] < row["escalated_us"]:
             row["escalated_us"] = r["at"]
+
+    def _sla_outcome(self, r: EventRecord) -> None:
+        d = r["data"]
+        target, outcome = SLA_OUTCOMES[r["type"]]
+        ticket_id = str(d["ticket_id"])
+        row = self._row(ticket_id, r)
+        within = d.get("within_target")
+        self.sla_outcomes.insert(
+            {
+                "position": r["position"],
+                "ticket_id": ticket_id,
+                "target": target or d["target"],
+                "outcome": outcome,
+                "within_target": None if within is None else int(bool(within)),
+                "queue": row["queue"],
+                "agent_id": row["agent_id"],
+                "at_us": r["at"],
+            }
+        )
 
     # --- assignment events ----------------------------------------------------------
 

@@ -4,6 +4,10 @@ append per command, with a clock and ids that the caller controls.
 
 ``Desk.play(choice, pick)`` turns two integers into one valid-looking command for
 property tests; commands the domain refuses raise ``DomainError`` and record nothing.
+
+With ``sla=True`` the desk also runs each ticket's SLA clock as the clock process does
+(engine/clock.py): every ticket event's clock reaction is appended right after it, and
+moving the clock forward records the at-risk and breach events that fell due.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
 from engine.domain import assignment as routing
 from engine.domain import directory, escalation, privacy, ticket
+from engine.domain import sla as sla_module
 from engine.domain.assignment import Assignment
 from engine.domain.base import CommandMeta, DomainEvent, EventFactory, RuleViolationError
 from engine.domain.directory import Agent, Role
@@ -42,8 +47,11 @@ class Desk:
         seed: int = 0,
         buffer: int = 1,
         keys: KeyStore | None = None,
+        sla: bool = False,
     ) -> None:
         self.recorder = recorder
+        self.sla = sla
+        self.clocks: dict[UUID, sla_module.SlaClock] = {}
         self.clock = start
         self.rng = random.Random(seed)
         self.buffer = buffer
@@ -67,6 +75,8 @@ class Desk:
 
     def advance(self, minutes: float) -> None:
         self.clock += timedelta(minutes=minutes)
+        if self.sla:
+            self.tick()
 
     def meta(self, actor: str = "agent") -> CommandMeta:
         return CommandMeta(actor=actor, occurred_at=self.clock, correlation_id=self.new_id())
@@ -81,6 +91,10 @@ class Desk:
         self._commands += 1
         if self._commands % self.buffer == 0:
             self.flush()
+        if self.sla:
+            for event in events:
+                if event.aggregate_type == "Ticket":
+                    self._clock_reaction(event)
 
     def flush(self) -> None:
         if self._pending:
@@ -102,6 +116,83 @@ class Desk:
                 self.escalations[aid] = escalation.evolve(self.escalations.get(aid), event)
             case "Queue":
                 self.queues.append(getattr(event, "name"))  # noqa: B009
+            case "SlaClock":
+                tid = getattr(event, "ticket_id")  # noqa: B009
+                clock = sla_module.evolve(self.clocks.get(tid), event)
+                if clock is not None:
+                    self.clocks[tid] = clock
+
+    # --- the SLA clock (as engine/clock.py runs it) -----------------------------------
+
+    def tick(self) -> None:
+        """Record the at-risk and breach events that fell due by now."""
+        for clock in list(self.clocks.values()):
+            deadline = sla_module.next_deadline(clock)
+            if deadline is not None and deadline <= self.clock:
+                due = sla_module.decide(
+                    clock, sla_module.RecordDue(until=self.clock), self.meta("sla-clock")
+                )
+                if due:
+                    self.record(due)
+
+    def _clock_reaction(self, event: DomainEvent) -> None:
+        """The clock's answer to one ticket event, then what the new terms make due."""
+        tid = event.originator_id
+        command = self._clock_command(event, self.clocks.get(tid))
+        if command is None:
+            return
+        meta = CommandMeta(
+            actor="sla-clock",
+            occurred_at=event.occurred_at,
+            correlation_id=self.new_id(),
+            causation_id=event.event_id,
+        )
+        reaction = sla_module.decide(self.clocks.get(tid), command, meta)
+        if reaction:
+            self.record(reaction)
+            clock = self.clocks.get(tid)
+            until = sla_module.RecordDue(until=event.occurred_at)
+            due = sla_module.decide(clock, until, meta) if clock is not None else []
+            if due:
+                self.record(due)
+
+    def _clock_command(
+        self, event: DomainEvent, clock: sla_module.SlaClock | None
+    ) -> sla_module.ClockCommand | None:
+        v, at = event.originator_version, event.occurred_at
+        match event:
+            case ticket.TicketTriaged():
+                if clock is not None and (
+                    clock.priority == event.priority or v <= clock.ticket_version
+                ):
+                    return None
+                policy = sla_module.DEFAULT_POLICY
+                calendar = sla_module.builtin_calendar(policy.targets[event.priority].calendar)
+                assert calendar is not None, "the default policy uses built-in calendars"
+                return sla_module.StartClock(
+                    ticket_id=event.originator_id,
+                    source_version=v,
+                    opened_at=self.tickets[event.originator_id].opened_at,
+                    terms=sla_module.terms_for(policy, calendar, event.priority),
+                )
+            case ticket.TicketCommented():
+                if event.visibility == "public" and event.author_role != "requester":
+                    return sla_module.RecordFirstResponse(source_version=v, at=at)
+            case ticket.TicketWorkStarted():
+                return sla_module.RecordFirstResponse(source_version=v, at=at)
+            case ticket.TicketPended():
+                return sla_module.PauseClock(source_version=v, at=at)
+            case ticket.TicketResumed():
+                return sla_module.ResumeClock(source_version=v, at=at, reason="resumed")
+            case ticket.TicketResolved():
+                return sla_module.RecordResolution(source_version=v, at=at)
+            case ticket.TicketReopened():
+                return sla_module.ResumeClock(source_version=v, at=at, reason="reopened")
+            case ticket.TicketCancelled():
+                return sla_module.StopClock(source_version=v, at=at, reason="cancelled")
+            case ticket.TicketMerged():
+                return sla_module.StopClock(source_version=v, at=at, reason="merged")
+        return None
 
     def assignment(self, ticket_id: UUID) -> Assignment:
         return self.assignments.get(ticket_id) or routing.empty(ticket_id)

@@ -302,6 +302,7 @@ class Views:
         escalated: bool | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        sla: queue_queries.SlaFilter | None = None,
     ) -> tuple[list[QueueTicket], str | None]:
         agent = None if assignee is None else _id(assignee)
         return self._read(
@@ -314,6 +315,7 @@ class Views:
                 assignee=agent,
                 unassigned=unassigned,
                 escalated=escalated,
+                sla=sla,
                 limit=limit,
                 cursor=cursor,
             ),  # fmt: skip
@@ -418,6 +420,7 @@ class Views:
                 escalation_rate=escalated / opened if opened else None,
                 csat_average=csat_average,
                 csat_responses=csat_responses,
+                sla=report_queries.sla_compliance(conn, f, t, queue),
                 position=self._tracked(conn),
             )
 

@@ -11,6 +11,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.popo import POPOApplicationRecorder
 
+from engine.domain import routing
 from engine.domain.priority import Level
 from engine.integrity.keystore import MemoryKeyStore
 from engine.integrity.personal import ERASED
@@ -22,10 +23,10 @@ HIGH, MEDIUM, LOW = Level.HIGH, Level.MEDIUM, Level.LOW
 
 
 class World:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, sla: bool = False) -> None:
         self.keys = MemoryKeyStore()
         self.recorder = POPOApplicationRecorder()
-        self.desk = Desk(self.recorder, T0, seed=1, keys=self.keys)
+        self.desk = Desk(self.recorder, T0, seed=1, keys=self.keys, sla=sla)
         self.desk.create_queue("service-desk")
         self.desk.create_queue("network")
         self.ann = self.desk.register_agent("Ann", ["service-desk"], 3)
@@ -45,6 +46,14 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     w = World(tmp_path)
+    yield w
+    w.views.close()
+
+
+@pytest.fixture
+def sla_world(tmp_path: Path) -> Iterator[World]:
+    """The desk runs each ticket's SLA clock (and records what falls due as time moves)."""
+    w = World(tmp_path, sla=True)
     yield w
     w.views.close()
 
@@ -233,3 +242,107 @@ def test_erasure_blanks_the_requesters_personal_data(world: World) -> None:
     assert views.search_tickets(text="laptop")[0] == []
     kept = views.ticket(other)
     assert kept is not None and kept.title == "Sam's phone"
+
+
+# --- SLA ----------------------------------------------------------------------------
+
+
+def at(hh: int, mm: int, days: int = 0) -> datetime:
+    return T0.replace(hour=hh, minute=mm) + timedelta(days=days)
+
+
+def sla_desk(w: World) -> dict[str, UUID]:
+    """Monday from 09:00 (business hours 09-17 UTC; P1 runs 24x7). By 10:10:
+
+    c  P1 opened 09:30, first response due 09:45: breached
+    b  P2 opened 09:20, first response due 10:20 (at risk from 10:05)
+    a  P4 opened 09:10, first response due Tuesday 09:10
+    d  P4 opened 09:40, first response due Tuesday 09:40
+    e  P2 opened 09:50, worked on and pending: no due time while paused
+    f  P4 opened 10:00, worked on and pending
+    """
+    ids = {
+        "a": w.open("a", LOW, LOW),
+        "b": w.open("b", HIGH, MEDIUM),
+        "c": w.open("c", HIGH, HIGH),
+        "d": w.open("d", LOW, LOW),
+    }
+    for name, impact in (("e", HIGH), ("f", LOW)):
+        ids[name] = tid = w.open(name, impact, MEDIUM if impact is HIGH else LOW)
+        w.desk.assign(tid, w.ann)
+        w.desk.accept(tid)
+        w.desk.start(tid)
+        w.desk.pend(tid)
+    w.desk.advance(10)  # 10:10: the clock records what fell due
+    return ids
+
+
+def test_the_queue_puts_breached_first_then_due_time_then_priority(sla_world: World) -> None:
+    ids = sla_desk(sla_world)
+    rows, _ = sla_world.sync().queue_tickets("service-desk")
+    assert [r.ticket_id for r in rows] == [ids[n] for n in "cbadef"]
+    by = {r.ticket_id: r for r in rows}
+    c, b, a, e = by[ids["c"]], by[ids["b"]], by[ids["a"]], by[ids["e"]]
+    assert (c.sla_status, c.sla_breached, c.sla_at_risk) == ("breached", True, True)
+    assert c.sla_due_at == at(9, 45)
+    assert (b.sla_status, b.sla_breached, b.sla_at_risk) == ("at_risk", False, True)
+    assert b.sla_due_at == b.sla_first_response_due_at == at(10, 20)
+    assert b.sla_resolution_due_at == at(9, 20, days=1)  # 8 business hours
+    assert (a.sla_status, a.sla_due_at, a.sla_policy_version) == ("on_track", at(9, 10, 1), 0)
+    # Paused: no due time (so after every ticket with one), then by priority.
+    assert (e.sla_status, e.sla_due_at, e.sla_breached) == ("paused", None, False)
+    assert e.sla_first_response_due_at is None and e.sla_resolution_due_at is None
+
+    # Pages follow the same order across the cursor.
+    first, cursor = sla_world.views.queue_tickets("service-desk", limit=3)
+    rest, _ = sla_world.views.queue_tickets("service-desk", limit=3, cursor=cursor)
+    assert [r.ticket_id for r in first + rest] == [ids[n] for n in "cbadef"]
+
+    # Resuming e (at 10:10) gives it a due time again, its 20 minutes paused excluded:
+    # resolution Tuesday 10:10, after d's 09:40; f (paused) stays last.
+    sla_world.desk.resume(ids["e"])
+    rows, _ = sla_world.sync().queue_tickets("service-desk")
+    assert [r.ticket_id for r in rows] == [ids[n] for n in "cbadef"]
+    assert (rows[4].sla_status, rows[4].sla_due_at) == ("on_track", at(10, 10, days=1))
+    # Resolving c meets its clock: no longer in the active queue, its row says met late.
+    sla_world.desk.assign(ids["c"], sla_world.bo)
+    sla_world.desk.resolve(ids["c"])
+    c_row = sla_world.sync().ticket(ids["c"])
+    assert c_row is not None
+    assert (c_row.sla_status, c_row.sla_due_at, c_row.sla_breached) == ("met", None, False)
+
+
+def test_the_sla_filter(sla_world: World) -> None:
+    ids = sla_desk(sla_world)
+    views = sla_world.sync()
+    breached, _ = views.queue_tickets("service-desk", sla="breached")
+    at_risk, _ = views.queue_tickets("service-desk", sla="at_risk")
+    assert [r.ticket_id for r in breached] == [ids["c"]]
+    assert [r.ticket_id for r in at_risk] == [ids["b"]]
+    assert views.queue_tickets("network", sla="breached")[0] == []
+
+    # Time passes: b breaches too; a falls at risk (6 of its 8 business hours used by
+    # 15:10), d not yet (15:40).
+    sla_world.desk.advance(5 * 60 + 10)  # 15:20
+    breached, _ = sla_world.sync().queue_tickets("service-desk", sla="breached")
+    at_risk, _ = sla_world.views.queue_tickets("service-desk", sla="at_risk")
+    assert [r.ticket_id for r in breached] == [ids["c"], ids["b"]]
+    assert [r.ticket_id for r in at_risk] == [ids["a"]]
+
+
+def test_a_deferred_routing_says_why_until_the_ticket_is_assigned(world: World) -> None:
+    tid = world.open("Printer jam", HIGH, MEDIUM)
+    decision = routing.RoutingDecision(
+        queue="service-desk", policy="least_loaded", policy_version=1, candidates=(),
+        agent_id=None, tie_break="none", explanation="no eligible agent: Ann at capacity",
+    )  # fmt: skip
+    cursor = routing.RoutingCursor(queue="service-desk")
+    desk = world.desk
+    desk.record(routing.route(decision, desk.assignment(tid), desk.agents, cursor, desk.meta()))
+    row = world.sync().ticket(tid)
+    assert row is not None and row.routing_note == "no eligible agent: Ann at capacity"
+    assert row.assignee_id is None
+
+    desk.assign(tid, world.bo)
+    row = world.sync().ticket(tid)
+    assert row is not None and row.routing_note is None

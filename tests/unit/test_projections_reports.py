@@ -35,9 +35,9 @@ class World:
     E  opened 40 days before T0, stays open
     """
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, sla: bool = False) -> None:
         self.recorder = POPOApplicationRecorder()
-        d = self.desk = Desk(self.recorder, T0 - timedelta(days=41), seed=5)
+        d = self.desk = Desk(self.recorder, T0 - timedelta(days=41), seed=5, sla=sla)
         d.create_queue("service-desk")
         d.create_queue("network")
         self.ann = d.register_agent("Ann", ["service-desk"], 5)
@@ -69,6 +69,8 @@ class World:
     def do(self, hours: float, action: str, name: str, *args: object) -> None:
         d = self.desk
         d.clock = at(hours)
+        if d.sla:
+            d.tick()  # the clock process records what fell due by now
         if action == "open":
             queue = str(args[0]) if args else "service-desk"
             self.ids[name] = d.open(name, "rita", queue, Level.MEDIUM, Level.MEDIUM)
@@ -79,6 +81,15 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     w = World(tmp_path)
+    yield w
+    w.views.close()
+
+
+@pytest.fixture
+def sla_world(tmp_path: Path) -> Iterator[World]:
+    """The same history with each ticket's SLA clock running (all P3: first response
+    4 business hours, resolution 24; business hours Mon-Fri 09-17 UTC; T0 is a Monday)."""
+    w = World(tmp_path, sla=True)
     yield w
     w.views.close()
 
@@ -147,6 +158,47 @@ def test_an_empty_window(world: World) -> None:
     assert report.backlog.total == 2  # D and E are still open
     with pytest.raises(ValueError):
         world.views.service_report(at(2), at(1))
+
+
+def test_sla_compliance_in_the_service_report(sla_world: World) -> None:
+    report = sla_world.views.service_report(T0, at(240))
+    first, resolution = report.sla.first_response, report.sla.resolution
+    # First responses in the window: A (2h), B (4h) and F (123h) on time; C's only at its
+    # resolution (48h), after its due time (Tuesday 13:00): late.
+    assert (first.measured, first.within_target, first.rate) == (4, 3, 0.75)
+    # Breached: C (recorded at 48h), D (Friday 13:00, recorded at 120h) and E (opened 40
+    # days before; recorded when the clock next ran, at T0).
+    assert first.breached == 3
+    # Resolutions: A (8 business hours), C (16, at its last resolution), F (0): on time.
+    assert (resolution.measured, resolution.within_target, resolution.rate) == (3, 3, 1.0)
+    assert resolution.breached == 1  # E
+
+    # A window up to 36h: A and B responded, A resolved; E's breaches at T0.
+    early = sla_world.views.service_report(T0, at(36)).sla
+    assert (early.first_response.measured, early.first_response.breached) == (2, 1)
+    assert (early.resolution.measured, early.resolution.rate) == (1, 1.0)
+
+    # One queue: F in network, on time.
+    network = sla_world.views.service_report(T0, at(240), queue="network").sla
+    assert (network.first_response.measured, network.first_response.rate) == (1, 1.0)
+    assert (network.resolution.measured, network.first_response.breached) == (1, 0)
+
+
+def test_sla_compliance_per_agent(sla_world: World) -> None:
+    rows = {row.name: row for row in sla_world.views.agent_report(T0, at(240)).agents}
+    ann, bo = rows["Ann"].sla, rows["Bo"].sla
+    assert (ann.first_response.measured, ann.first_response.rate) == (1, 1.0)  # A
+    assert (ann.resolution.measured, ann.resolution.rate) == (1, 1.0)
+    # Bo held C when its first response was breached and met late, and F.
+    assert (bo.first_response.measured, bo.first_response.within_target) == (2, 1)
+    assert bo.first_response.breached == 1
+    assert (bo.resolution.measured, bo.resolution.within_target) == (2, 2)
+
+
+def test_without_sla_events_compliance_is_empty(world: World) -> None:
+    sla = world.views.service_report(T0, at(240)).sla
+    assert (sla.first_response.measured, sla.first_response.rate) == (0, None)
+    assert sla.resolution.breached == 0
 
 
 def test_median_and_p90() -> None:
