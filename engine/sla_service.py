@@ -27,6 +27,7 @@ from engine.results import CommandResult
 
 S = TypeVar("S")
 
+
 def require(principal: Principal, action: str) -> None:
     """The role table lives in engine.policy (and the README)."""
     authorize(principal, action)
