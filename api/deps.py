@@ -14,7 +14,8 @@ from engine.policy import Principal
 MAX_IDEMPOTENCY_KEY = 200
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: no I/O here, so no hop through the thread pool.
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -22,7 +23,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_desk(runtime: RuntimeDep) -> Desk:
+async def get_desk(runtime: RuntimeDep) -> Desk:
     return runtime.desk
 
 

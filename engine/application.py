@@ -85,6 +85,7 @@ class TicketingApp(Application[UUID]):
         self.keys: KeyStore = keys if keys is not None else MemoryKeyStore()
         # Called after every successful append (the views wake up instead of polling).
         self.listeners: list[Callable[[], None]] = []
+        self._queues: dict[str, dirs.Queue] = {}
         super().__init__(env)
         self.matrix = matrix or PriorityMatrix()
         self.reopen_window = reopen_window
@@ -136,9 +137,11 @@ class TicketingApp(Application[UUID]):
         return a
 
     def queue(self, name: str) -> dirs.Queue:
-        q = self._fold(dirs.queue_id(name), dirs.evolve_queue)
+        # Queues are never removed, so one found stays valid: remember it.
+        q = self._queues.get(name) or self._fold(dirs.queue_id(name), dirs.evolve_queue)
         if q is None:
             raise NotFoundError(f"queue {name!r} not found")
+        self._queues[name] = q
         return q
 
     def escalation(self, escalation_id: UUID) -> esc.Escalation:

@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from engine.policy import Principal
 from engine.settings import Settings
 
 log = logging.getLogger("ticketing")
+PRINCIPAL_TTL_S = 5.0
 
 
 class StartupError(Exception):
@@ -51,6 +53,7 @@ class Runtime:
     admin_key_created: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
+    _principals: dict[str, tuple[float, Principal]] = field(default_factory=dict)
 
     def checkpoint(self) -> dict[str, Any]:
         """Record a signed checkpoint of every stream's head now."""
@@ -71,15 +74,26 @@ class Runtime:
         threading.Thread(target=loop, name="checkpoints", daemon=True).start()
 
     def principal_for(self, api_key: str) -> Principal | None:
+        """The key's principal; known keys are remembered for PRINCIPAL_TTL_S seconds
+        (a revocation takes effect within that time), unknown keys are not."""
+        now = time.monotonic()
+        cached = self._principals.get(api_key)
+        if cached is not None and now - cached[0] < PRINCIPAL_TTL_S:
+            return cached[1]
         credential = self.app.credential(api_key)
         if credential is None or credential.revoked:
+            self._principals.pop(api_key, None)
             return None
-        return Principal(
+        principal = Principal(
             id=credential.principal_id,
             name=credential.name,
             role=credential.role,
             agent_id=credential.agent_id,
         )
+        if len(self._principals) > 10_000:
+            self._principals.clear()
+        self._principals[api_key] = (now, principal)
+        return principal
 
     def close(self) -> None:
         """Stop background work and close the stores; safe to call more than once."""

@@ -51,7 +51,13 @@ def serve(args: argparse.Namespace) -> int:
         print("=" * 72, flush=True)
     app = create_app(runtime)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
     finally:
         runtime.close()
     return 0

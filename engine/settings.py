@@ -9,6 +9,7 @@
 | TICKETING_PRIORITY_MATRIX | ITIL default | JSON {"impact/urgency": "P1".."P4"} |
 | TICKETING_MAX_BODY_BYTES | 65536 | larger request bodies get 413 |
 | TICKETING_WAIT_TIMEOUT_S | 5 | longest `min_position` wait before 504 |
+| TICKETING_ACCESS_LOG | false | log every request line (costs throughput) |
 | TICKETING_PROJECTIONS | in-process | `in-process` or `off` (run `ticketing project`) |
 | TICKETING_CLOCK | in-process | SLA clock and routing process: `in-process` or `off` |
 | TICKETING_CLOCK_INTERVAL_S | 1 | seconds between SLA clock ticks |
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65536, ge=1024)
     wait_timeout_s: float = Field(default=5.0, gt=0)
     projections: str = "in-process"
+    access_log: bool = False
     signing_key: str | None = None
     key_store: Path | None = None
     clock: str = "in-process"
