@@ -9,6 +9,7 @@ from eventsourcing.persistence import OperationalError, PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.application import (
@@ -41,6 +42,39 @@ TITLES = {
     500: "Internal server error",
     503: "Service unavailable",
     504: "Gateway timeout",
+}
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+    allowed: list[str] | None = Field(default=None, description="actions allowed now (409)")
+    state: str | None = None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+# Every route documents its errors as problem+json (FastAPI's own 422 is replaced).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: _documented("invalid input, naming the field and the reason"),
+    "4XX": _documented("a client error"),
+    "5XX": _documented("the server could not answer; nothing was recorded"),
 }
 
 

@@ -41,6 +41,12 @@ class BodyGuard:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length", b"").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            # Refuse before reading a body that is announced too large.
+            await _refuse(send, 413, f"request body exceeds {self.max_bytes} bytes")
+            return
         chunks: list[bytes] = []
         size = 0
         more = True

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from engine.application import TicketingApp, hash_key, new_api_key
 from engine.auditing import record_checkpoint
@@ -156,13 +156,17 @@ def build_runtime(
         )
     except (OSError, sqlite3.Error, ValueError) as e:
         raise StartupError(f"cannot open the key store or signing key: {e}") from None
-    app = TicketingApp(
-        env=settings.store_env(),
-        matrix=settings.matrix(),
-        reopen_window=timedelta(days=settings.reopen_window_days),
-        keys=keys,
-    )
-    created = bootstrap_admin(app, settings.bootstrap_admin_key, clock)
+    try:
+        app = TicketingApp(
+            env=settings.store_env(),
+            matrix=settings.matrix(),
+            reopen_window=timedelta(days=settings.reopen_window_days),
+            keys=keys,
+        )
+        created = bootstrap_admin(app, settings.bootstrap_admin_key, clock)
+    except (OSError, sqlite3.Error, PersistenceError) as e:
+        where = settings.kafka_topic if settings.uses_kafka else settings.data_dir / "events.sqlite"
+        raise StartupError(f"cannot open the event store ({where}): {e}") from None
     runtime = Runtime(
         settings=settings,
         app=app,

@@ -221,7 +221,7 @@ def _targets_public(targets: sla.PriorityTargets) -> PriorityTargetsBody:
 def get_policy(
     service: SlaDep,
     principal: PrincipalDep,
-    version: Annotated[int | None, Query(ge=0)] = None,
+    version: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> SlaPolicyPublic:
     """The SLA policy in force, or a past version of it."""
     policy = service.read_config(principal).policy(version=version)
@@ -254,7 +254,7 @@ def get_calendar(
     name: str,
     service: SlaDep,
     principal: PrincipalDep,
-    version: Annotated[int | None, Query(ge=0)] = None,
+    version: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> CalendarPublic:
     """A calendar as it is now, or a past version of it."""
     found = service.read_config(principal).calendar(name, version=version)

@@ -44,6 +44,14 @@ def _views(runtime: Runtime, min_position: int | None) -> Any:
         raise HTTPException(
             503, "the views are not running in this process (TICKETING_PROJECTIONS)"
         )
+    if min_position is not None and not runtime.settings.uses_kafka:
+        # The embedded store's head is the truth: a later position was never recorded.
+        # (On Kafka this process's cache may trail another process's writes: wait.)
+        head = runtime.app.recorder.max_notification_id() or 0
+        if min_position > head:
+            raise HTTPException(
+                422, f"min_position: position {min_position} has not been recorded (head {head})"
+            )
     if min_position is not None:
         try:
             views.wait(min_position, runtime.settings.wait_timeout_s)
@@ -55,7 +63,8 @@ def _views(runtime: Runtime, min_position: int | None) -> Any:
     return views
 
 
-def views_at(runtime: RuntimeDep, min_position: Position = None) -> Any:
+def views_at(runtime: RuntimeDep, principal: PrincipalDep, min_position: Position = None) -> Any:
+    # The principal comes first: an unknown key gets its 401 without any wait.
     return _views(runtime, min_position)
 
 

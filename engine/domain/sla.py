@@ -1010,7 +1010,8 @@ ClockStatus = Literal["on_track", "paused", "at_risk", "breached", "met", "stopp
 
 
 class TargetView(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Durations go out as seconds (a number), unambiguous for every client.
+    model_config = ConfigDict(frozen=True, ser_json_timedelta="float")
 
     target: SlaTarget
     duration: timedelta

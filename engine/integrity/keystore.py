@@ -12,6 +12,8 @@ import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from eventsourcing.persistence import OperationalError
+
 from engine.domain.base import RuleViolationError
 
 
@@ -101,8 +103,8 @@ class SQLiteKeyStore(KeyStore):
             return existing
         conn = self._conn()
         with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 row = conn.execute(
                     "SELECT key, erased_at FROM subject_keys WHERE subject_id = ?", (subject_id,)
                 ).fetchone()
@@ -114,8 +116,11 @@ class SQLiteKeyStore(KeyStore):
                         (subject_id, os.urandom(32)),
                     )
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as e:
+                if conn.in_transaction:  # SQLite may have rolled back by itself (disk full)
+                    conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise OperationalError(f"the key store cannot record a key: {e}") from None
                 raise
         key = self.key_for(subject_id)
         assert key is not None
