@@ -55,7 +55,7 @@ COUNT_KEY = ("queue", "status", "priority", "unassigned", "escalated")
 
 SCHEMA = ViewSchema(
     name="queue",
-    version=2,
+    version=3,
     tables=(
         """CREATE TABLE tickets (
             seq INTEGER PRIMARY KEY, ticket_id TEXT NOT NULL,
@@ -374,6 +374,7 @@ class QueueProjection(ViewProjection):
                     delta[new] += 1
         self.agents.flush(cur)
         self.queues.flush(cur)
+        self.clocks.flush(cur)
         changes = [(*key, n) for key, n in delta.items() if n]
         if changes:
             cur.executemany(
