@@ -86,6 +86,9 @@ class _Clock:
 def _record(position: int, env: dict[str, Any], raw: bytes, clock: _Clock) -> EventRecord:
     type_name = env["type"]
     version = env["schema_version"]
+    if type_name not in EVENT_TYPES:
+        # A view must not pass over an event it cannot read: stop here, say where.
+        raise KeyError(f"unknown event type {type_name!r}")
     if version != _CURRENT.get(type_name, version):
         env["data"] = EVENT_TYPES[type_name].upcast(dict(env["data"]), version)
     env["position"] = position
@@ -102,7 +105,10 @@ def _fast(position: int, raw: bytes, clock: _Clock) -> EventRecord:
         return _record(position, env, raw, clock)
     except (ValueError, KeyError, TypeError, AttributeError):
         # Not a readable envelope: decode it the strict way for a precise error.
-        env = decode_envelope(raw)
+        try:
+            env = decode_envelope(raw)
+        except EnvelopeError as e:
+            raise EnvelopeError(f"notification {position}: {e}") from None
         try:
             return _record(position, env, raw, clock)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
