@@ -33,6 +33,18 @@ def _last_version(events: list[DomainEvent], aggregate_id: UUID, default: int) -
     return max(versions, default=default)
 
 
+def check_if_match(if_match: str | None, current: str, resource: str) -> None:
+    """Refuse a conditional command whose If-Match names none of the current ETag
+    (a comma-separated list and ``*`` are honoured, as HTTP defines them)."""
+    if if_match is None:
+        return
+    offered = {tag.strip() for tag in if_match.split(",")}
+    if "*" not in offered and current not in offered:
+        raise PreconditionFailedError(
+            f"If-Match {if_match} does not match the {resource}'s ETag {current}"
+        )
+
+
 class UseCases:
     """The application and the injected clock; time never comes from the domain."""
 
@@ -58,11 +70,7 @@ class UseCases:
             t = self.app.ticket(ticket_id)
             a = self.app.assignment(ticket_id)
             authorize(principal, action, requester_id=t.requester_id, assignee=a.agent_id)
-            current = etag(t.version, a.version)
-            if if_match is not None and if_match.strip() not in (current, "*"):
-                raise PreconditionFailedError(
-                    f"If-Match {if_match} does not match the ticket's ETag {current}"
-                )
+            check_if_match(if_match, etag(t.version, a.version), "ticket")
             events = decide(t, a, meta)
             tv = _last_version(events, t.id, t.version)
             av = _last_version(events, a.id, a.version)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from engine.application import (
     Idempotency,
+    hash_key,
     new_api_key,
 )
 from engine.auditing import ticket_streams, verify_streams
@@ -78,7 +79,7 @@ class DirectoryUseCases(UseCases):
             make = EventFactory(meta)
             events = dirs.register_agent(meta, agent_id, name, email, role, queues, capacity)
             events += dirs.issue_credential(
-                make, _hash(api_key), f"agent:{agent_id}", name, role, agent_id
+                make, hash_key(api_key), f"agent:{agent_id}", name, role, agent_id
             )
 
             def result(position: int) -> CommandResult:
@@ -143,7 +144,7 @@ class DirectoryUseCases(UseCases):
         pid = principal_id or f"{role.value}:{name}"
 
         def decision() -> tuple[list[DomainEvent], Callable[[int], CommandResult]]:
-            key_hash = _hash(api_key)
+            key_hash = hash_key(api_key)
             events = dirs.issue_credential(EventFactory(meta), key_hash, pid, name, role, None)
 
             def result(position: int) -> CommandResult:
@@ -219,9 +220,3 @@ class DirectoryUseCases(UseCases):
 
     def may(self, principal: Principal, action: str) -> bool:
         return may(principal, action)
-
-
-def _hash(api_key: str) -> str:
-    from engine.application import hash_key
-
-    return hash_key(api_key)

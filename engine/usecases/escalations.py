@@ -8,7 +8,6 @@ from uuid import UUID
 
 from engine.application import (
     Idempotency,
-    PreconditionFailedError,
     etag,
 )
 from engine.domain import escalation as esc
@@ -19,7 +18,7 @@ from engine.domain.base import (
 )
 from engine.policy import Principal, authorize
 from engine.results import CommandResult
-from engine.usecases.base import UseCases, _last_version
+from engine.usecases.base import UseCases, _last_version, check_if_match
 
 
 class EscalationUseCases(UseCases):
@@ -42,11 +41,7 @@ class EscalationUseCases(UseCases):
             t = self.app.ticket(ticket_id)
             a = self.app.assignment(ticket_id)
             authorize(principal, "escalate", requester_id=t.requester_id)
-            current = etag(t.version, a.version)
-            if if_match is not None and if_match.strip() not in (current, "*"):
-                raise PreconditionFailedError(
-                    f"If-Match {if_match} does not match the ticket's ETag {current}"
-                )
+            check_if_match(if_match, etag(t.version, a.version), "ticket")
             if target_type == "queue":
                 self.app.queue(target)
             chosen, events = tk.escalated(t, a.agent_id, meta, escalation_id, level)
@@ -82,10 +77,7 @@ class EscalationUseCases(UseCases):
         def decision() -> tuple[list[DomainEvent], Callable[[int], CommandResult]]:
             e = self.app.escalation(escalation_id)
             authorize(principal, "work_escalation")
-            if if_match is not None and if_match.strip() not in (f'"{e.version}"', "*"):
-                raise PreconditionFailedError(
-                    f'If-Match {if_match} does not match the escalation\'s ETag "{e.version}"'
-                )
+            check_if_match(if_match, f'"{e.version}"', "escalation")
             events = decide(e, meta)
             if closes:
                 events += tk.escalation_closed(self.app.ticket(e.ticket_id), meta, e.id)
