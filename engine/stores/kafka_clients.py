@@ -80,6 +80,35 @@ def call_with_deadline(fn: Callable[[], T], timeout: float, what: str) -> T:
     return value  # type: ignore[no-any-return]
 
 
+def track_stable_offsets(consumer: Any) -> dict[Any, int]:
+    """The last stable offset of each partition, as the consumer's latest fetch
+    response reported it, kept up to date in the returned map.
+
+    A read_committed consumer reads a partition only up to its last stable offset:
+    the first offset of a transaction still open. Past it, the high watermark may
+    never be reached, for as long as the transaction stays open (a writer killed
+    between send and commit leaves one open until the next writer fences it, or the
+    broker's transaction timeout). kafka-python keeps the high watermark of a fetch
+    response but drops its last stable offset, so this notes it from the consumer's
+    response parser (a private hook: where it is missing, the map stays empty and
+    callers fall back to the high watermark)."""
+    stable: dict[Any, int] = {}
+    fetcher = getattr(consumer, "_fetcher", None)
+    parse = getattr(fetcher, "_parse_fetched_data", None)
+    if fetcher is None or parse is None:
+        log.warning("this kafka-python does not let us read last stable offsets")
+        return stable
+
+    def parse_noting_stable_offset(completed_fetch: Any) -> Any:
+        offset = getattr(completed_fetch.partition_data, "last_stable_offset", None)
+        if isinstance(offset, int) and offset >= 0:
+            stable[completed_fetch.topic_partition] = offset
+        return parse(completed_fetch)
+
+    fetcher._parse_fetched_data = parse_noting_stable_offset
+    return stable
+
+
 def close_quietly(client: Any, timeout: float = 1.0) -> None:
     """Close a Kafka client, dropping what it could not send within ``timeout``.
 

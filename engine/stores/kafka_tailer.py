@@ -4,8 +4,10 @@ writer's coordination records.
 One read_committed consumer with manual assignment reads three partitions: the
 events (from the cache's position), the leases (from the beginning: a few records)
 and the replies (from the end: only answers to appends made from now on matter).
-Whether it has caught up is decided with the high watermark returned by fetches,
-never with ``end_offsets`` (which some brokers answer wrongly).
+Whether it has caught up is decided with what fetches return: the last stable
+offset (the end of what a read_committed reader can read: a transaction left open by
+a killed writer holds it back until the next writer fences it), else the high
+watermark; never with ``end_offsets`` (which some brokers answer wrongly).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError, OffsetOutOfRangeError
 
 from engine.stores.kafka_cache import EventCache
-from engine.stores.kafka_clients import new_consumer
+from engine.stores.kafka_clients import new_consumer, track_stable_offsets
 from engine.stores.kafka_codec import (
     EventRow,
     LeaseRecord,
@@ -88,12 +90,14 @@ class Tailer(threading.Thread):
         self._reported_records = 0
         self._held: list[tuple[int, EventRow | None]] = []  # records awaiting their marker
         self._added = 0
+        self._stable: dict[Any, int] = {}  # last stable offsets, from the fetches
 
     def stop(self) -> None:
         self._halt.set()
 
     def run(self) -> None:
         consumer = new_consumer(self.settings, "tailer")
+        self._stable = track_stable_offsets(consumer)
         try:
             consumer.assign([self._events, self._leases, self._replies])
             if self.cache.next_offset > 0:
@@ -173,8 +177,8 @@ class Tailer(threading.Thread):
 
     def _check_caught_up(self, consumer: Any) -> None:
         added, self._added = self._added, 0
-        end = consumer.highwater(self._events)
-        leases_end = consumer.highwater(self._leases)
+        end = self._readable_end(consumer, self._events)
+        leases_end = self._readable_end(consumer, self._leases)
         done = (
             end is not None
             and leases_end is not None
@@ -186,6 +190,15 @@ class Tailer(threading.Thread):
             self._report(end, force=True)
         elif added:
             self._report(end, force=False)
+
+    def _readable_end(self, consumer: Any, tp: Any) -> int | None:
+        """Where a read_committed reader of ``tp`` stops for now: the last stable
+        offset, which a transaction left open holds below the high watermark."""
+        end = consumer.highwater(tp)
+        stable = self._stable.get(tp)
+        if end is None or stable is None:
+            return None if end is None else int(end)
+        return min(int(end), stable)
 
     def _report(self, end: int | None, *, force: bool) -> None:
         events = self.cache.max_notification_id() or 0

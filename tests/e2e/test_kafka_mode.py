@@ -175,3 +175,60 @@ def test_broker_outage_answers_503_and_the_engine_recovers_by_itself(
     # Nothing half-written from the outage appears: only the successful comment is new.
     new = [i["event"]["type"] for i in after[len(before) :]]
     assert after[: len(before)] == before and new == ["TicketCommented"]
+
+
+def test_a_transaction_left_open_by_a_killed_writer_does_not_stop_a_start(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    """Regression: a writer SIGKILLed between send and commit leaves its transaction
+    open, and a read_committed reader stops at the last stable offset, below the high
+    watermark, until the next writer fences that transaction. A start waited for the
+    cache to reach the high watermark, so it hung (until the broker's transaction
+    timeout, if it has one), and with it every restart after such a kill."""
+    from kafka import KafkaProducer
+
+    env = kafka_env(kafka_bootstrap, topic, tmp_path / "keys.sqlite")
+    first = serve(tmp_path, "first", env)
+    servers.append(first)
+    cast = make_cast(first, ADMIN_KEY)
+    ticket = cast.requester.open_ticket(queue=cast.queue)
+    before = read_events(cast.admin.http)
+    first.stop_gracefully()  # resigns the writer role
+
+    # A killed writer's open transaction, on the writer role's transactional id.
+    zombie = KafkaProducer(
+        bootstrap_servers=kafka_bootstrap,
+        transactional_id=f"{topic}.writer",
+        enable_idempotence=True,
+        acks="all",
+        transaction_timeout_ms=300_000,  # longer than the test: only a fence ends it
+    )
+    try:
+        zombie.init_transactions()
+        zombie.begin_transaction()
+        zombie.send(topic, key=b"never", value=b"committed", partition=0)
+        zombie.flush(timeout=10)
+
+        # Check a server with its cache kept, and one with a fresh cache, both start
+        # (STARTUP_TIMEOUT_S) and write: the new writer fences the open transaction.
+        again = serve(tmp_path, "first", env)
+        servers.append(again)
+        admin = again.client(ADMIN_KEY)
+        deadline = time.monotonic() + 30
+        while True:
+            r = admin.post(f"/tickets/{ticket}/comments", json={"body": "after the kill"})
+            if r.status_code == 200:
+                break
+            assert r.status_code == 503 and time.monotonic() < deadline, r.text
+            time.sleep(0.2)
+        fresh = serve(tmp_path, "fresh", env)
+        servers.append(fresh)
+        _wait_position(fresh, r.json()["position"])
+        after = read_events(fresh.client(ADMIN_KEY))
+        assert after == read_events(admin)
+        new = [i["event"]["type"] for i in after[len(before) :]]
+        # The open transaction's record is no event: Apache Kafka hides it once
+        # aborted; Tansu shows it (it leaks aborted records), and the cache skips it.
+        assert after[: len(before)] == before and new == ["TicketCommented"], new
+    finally:
+        zombie.close(timeout=0)
