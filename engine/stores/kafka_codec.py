@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
@@ -63,12 +65,12 @@ def from_row(row: EventRow, originator_id_type: Literal["uuid", "text"]) -> Stor
 
 
 def schema_version_of(state: bytes) -> int | None:
-    """The integer ``schema_version`` of a JSON object state, else None."""
+    """The integer ``schema_version`` of a JSON object state, else None (never raises)."""
     if not state.startswith(b"{"):
         return None
     try:
         decoded = json.loads(state)
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     if not isinstance(decoded, dict):
         return None
@@ -94,17 +96,56 @@ def record_size(row: EventRow) -> int:
     return len(row.state) + 2 * len(row.originator_id) + len(row.topic) + 128
 
 
-def row_from_record(key: bytes | None, value: bytes | None, headers: Any) -> EventRow:
-    """Read an event record back; raises ``RecordFormatError`` for a foreign record."""
+def row_from_record(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Any,
+    originator_id_type: Literal["uuid", "text"] = "text",
+) -> EventRow:
+    """Read an event record back; raises ``RecordFormatError`` for a foreign record:
+    no key or value, a key that is not UTF-8 (with ``originator_id_type="uuid"``: not
+    a UUID as this module writes it), no ``type`` header in UTF-8, or no
+    ``aggregate_version`` header that is a decimal integer from 0 below 2**63 (what
+    the cache can hold). The caller names the record's offset."""
     if key is None or value is None:
-        raise RecordFormatError("record has no key or no value")
-    found = {name: data for name, data in (headers or ()) if data is not None}
+        raise RecordFormatError(f"record has no {'key' if key is None else 'value'}")
+    try:
+        found = {str(name): bytes(data) for name, data in (headers or ()) if data is not None}
+    except (TypeError, ValueError) as e:
+        raise RecordFormatError(f"record headers are unreadable: {e}") from None
+    try:
+        originator_id = key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RecordFormatError(f"record key {key[:60]!r} is not UTF-8") from None
+    if originator_id_type == "uuid" and not _is_uuid_text(originator_id):
+        raise RecordFormatError(f"record key {originator_id[:60]!r} is not a UUID")
     try:
         topic = found[HEADER_TYPE].decode("utf-8")
-        version = int(found[HEADER_AGGREGATE_VERSION].decode("ascii"))
-        return EventRow(key.decode("utf-8"), version, topic, bytes(value))
-    except (KeyError, ValueError, UnicodeDecodeError) as e:
-        raise RecordFormatError(f"record lacks a readable {e} header") from None
+    except (KeyError, UnicodeDecodeError):
+        raise RecordFormatError(f"record lacks a readable {HEADER_TYPE!r} header") from None
+    version = found.get(HEADER_AGGREGATE_VERSION, b"")
+    if not _VERSION.fullmatch(version) or int(version) > MAX_VERSION:
+        raise RecordFormatError(
+            f"record lacks a readable {HEADER_AGGREGATE_VERSION!r} header "
+            f"(a decimal integer from 0 to {MAX_VERSION}): {version[:30]!r}"
+        )
+    if not topic:
+        raise RecordFormatError(f"record has an empty {HEADER_TYPE!r} header")
+    return EventRow(originator_id, int(version), topic, bytes(value))
+
+
+MAX_VERSION = 2**63 - 1  # SQLite's largest integer: the cache holds versions as such
+# 0 is allowed: the recorder port takes any non-negative version (eventsourcing's own
+# conformance tests write version 0), and what the writer records the tailer must read.
+_VERSION = re.compile(rb"0|[1-9][0-9]{0,18}")
+
+
+def _is_uuid_text(text: str) -> bool:
+    """Whether ``text`` is a UUID written as ``str(UUID(...))`` writes it."""
+    try:
+        return str(UUID(text)) == text
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -134,16 +175,19 @@ class AppendRequest:
     def decode(cls, value: bytes) -> AppendRequest:
         data = _load(value)
         try:
+            expires_at = float(data["expires_at"])
+            if not math.isfinite(expires_at):
+                raise ValueError(f"expires_at {expires_at} is not a finite time")
             return cls(
                 request_id=str(data["request_id"]),
                 reply_to=str(data["reply_to"]),
-                expires_at=float(data["expires_at"]),
+                expires_at=expires_at,
                 events=[
                     EventRow(str(o), int(v), str(t), base64.b64decode(s))
                     for o, v, t, s in data["events"]
                 ],
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise RecordFormatError(f"bad append request: {e}") from None
 
 
@@ -189,7 +233,7 @@ class Reply:
                 offsets=[int(o) for o in data.get("offsets", [])],
                 message=str(data.get("message", "")),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise RecordFormatError(f"bad reply: {e}") from None
 
 
@@ -213,7 +257,7 @@ class LeaseRecord:
             raise RecordFormatError(f"bad lease record kind {kind!r}")
         try:
             return cls(kind=kind, writer=str(data["writer"]), epoch=int(data["epoch"]))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise RecordFormatError(f"bad lease record: {e}") from None
 
 
@@ -226,9 +270,11 @@ def _dump(data: dict[str, Any]) -> bytes:
 
 
 def _load(value: bytes | None) -> dict[str, Any]:
+    """A coordination message's JSON object; ``RecordFormatError`` for anything else
+    (the tailer skips those with a log naming the offset, and must never stop)."""
     try:
         data = json.loads(value or b"")
-    except (UnicodeDecodeError, ValueError) as e:
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
         raise RecordFormatError(f"not JSON: {e}") from None
     if not isinstance(data, dict):
         raise RecordFormatError("not a JSON object")

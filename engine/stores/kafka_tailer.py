@@ -152,7 +152,9 @@ class Tailer(threading.Thread):
         are complete only once the position has passed their marker."""
         for record in records:
             try:
-                row = row_from_record(record.key, record.value, record.headers)
+                row = row_from_record(
+                    record.key, record.value, record.headers, self.settings.originator_id_type
+                )
             except RecordFormatError as e:
                 log.error("topic %r offset %d skipped: %s", self.settings.topic, record.offset, e)
                 row = None
@@ -293,7 +295,9 @@ def _check_same(
 ) -> None:
     offset, cached = last
     try:
-        found = row_from_record(record.key, record.value, record.headers)
+        found = row_from_record(
+            record.key, record.value, record.headers, settings.originator_id_type
+        )
     except RecordFormatError:
         found = None
     if record.offset != offset or found != cached:
