@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from engine.application import Idempotency
 from engine.bootstrap import Runtime
@@ -23,15 +24,17 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_desk(runtime: RuntimeDep) -> Desk:
+async def get_desk(request: Request) -> Desk:
+    # The request itself, not RuntimeDep: each sub-dependency costs every request.
+    runtime: Runtime = request.app.state.runtime
     return runtime.desk
 
 
 DeskDep = Annotated[Desk, Depends(get_desk)]
 
 
-def get_principal(
-    runtime: RuntimeDep,
+async def get_principal(
+    request: Request,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
     if not authorization:
@@ -39,7 +42,11 @@ def get_principal(
     scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise HTTPException(401, "Authorization must be 'Bearer <api key>'")
-    principal = runtime.principal_for(key.strip())
+    runtime: Runtime = request.app.state.runtime
+    # A remembered key needs no I/O; only a look-up in the store goes to the thread pool.
+    principal = runtime.known_principal(key.strip())
+    if principal is None:
+        principal = await run_in_threadpool(runtime.principal_for, key.strip())
     if principal is None:
         raise HTTPException(401, "unknown or revoked API key")
     return principal

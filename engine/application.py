@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
@@ -35,6 +35,7 @@ from engine.integrity.keystore import KeyStore, MemoryKeyStore
 from engine.integrity.recording import ChainedEventStore
 from engine.policy import Principal, authorize
 from engine.results import CommandResult, EscalationDetails, TicketDetails
+from engine.streams import StreamCache
 
 S = TypeVar("S")
 
@@ -86,9 +87,24 @@ class TicketingApp(Application[UUID]):
         # Called after every successful append (the views wake up instead of polling).
         self.listeners: list[Callable[[], None]] = []
         self._queues: dict[str, dirs.Queue] = {}
+        # Folded states and chain heads of streams used lately (see engine.streams).
+        self.streams = StreamCache()
         super().__init__(env)
         self.matrix = matrix or PriorityMatrix()
         self.reopen_window = reopen_window
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """As ``Application.save``; our own events (the usual case) skip the library's
+        per-object protocol checks, which cost more than the rest of collecting them."""
+        if (
+            kwargs
+            or self.snapshots is not None
+            or not all(isinstance(o, DomainEvent) for o in objs)
+        ):
+            return super().save(*objs, **kwargs)
+        recordings = self.events.put(objs, tracking=None)
+        self._notify(recordings)
+        return recordings
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         for listener in self.listeners:
@@ -100,7 +116,7 @@ class TicketingApp(Application[UUID]):
     def construct_event_store(self) -> EventStore[UUID]:
         mapper = self.mapper
         assert isinstance(mapper, EnvelopeMapper)
-        return ChainedEventStore(mapper, self.recorder)
+        return ChainedEventStore(mapper, self.recorder, self.streams)
 
     # --- loading ---------------------------------------------------------------
 
@@ -119,19 +135,55 @@ class TicketingApp(Application[UUID]):
             state = evolve(state, event)
         return state
 
-    def ticket(self, ticket_id: UUID, version: int | None = None) -> tk.Ticket:
-        t = self._fold(ticket_id, tk.evolve, version=version)
+    def _current(
+        self,
+        aggregate_id: UUID,
+        evolve: Callable[[Any, DomainEvent], S],
+        initial: S | None = None,
+    ) -> S | None:
+        """The stream's current state, like ``_fold``: the remembered fold of its first
+        events, then the events recorded after those, read from the store now. Only for
+        states used to decide, never shown: what is remembered holds no personal data
+        (``_forgettable``), so an erasure, in this process or another, leaves no
+        plaintext behind in memory."""
+        known = self.streams.state(aggregate_id, evolve)
+        version, state = known if known is not None else (0, initial)
+        stored = self.recorder.select_events(aggregate_id, gt=version) if version else None
+        if stored is None:
+            stored = self.recorder.select_events(aggregate_id)
+        if not stored:
+            return state
+        mapper = cast(EnvelopeMapper, self.mapper)
+        head: str | None = None
+        for record in stored:
+            event, head = mapper.decoded(record)
+            state = evolve(state, event)
+        version = stored[-1].originator_version
+        self.streams.remember_state(aggregate_id, evolve, version, _forgettable(state))
+        if head is not None:
+            self.streams.remember_head(aggregate_id, version, head)
+        return state
+
+    def ticket(
+        self, ticket_id: UUID, version: int | None = None, *, deciding: bool = False
+    ) -> tk.Ticket:
+        """The ticket (at ``version``). ``deciding``: for a command's decision only, which
+        may use a remembered fold (see ``_current``); what is shown is always read whole."""
+        if deciding and version is None:
+            t = self._current(ticket_id, tk.evolve)
+        else:
+            t = self._fold(ticket_id, tk.evolve, version=version)
         if t is None:
             raise NotFoundError(f"ticket {ticket_id} not found")
         return t
 
     def assignment(self, ticket_id: UUID) -> asg.Assignment:
-        state = self._fold(asg.assignment_id(ticket_id), asg.evolve, asg.empty(ticket_id))
+        state = self._current(asg.assignment_id(ticket_id), asg.evolve, asg.empty(ticket_id))
         assert state is not None
         return state
 
     def agent(self, agent_id: UUID) -> dirs.Agent:
-        a = self._fold(agent_id, dirs.evolve_agent)
+        a = self._current(agent_id, dirs.evolve_agent)
         if a is None:
             raise NotFoundError(f"agent {agent_id} not found")
         return a
@@ -145,7 +197,7 @@ class TicketingApp(Application[UUID]):
         return q
 
     def escalation(self, escalation_id: UUID) -> esc.Escalation:
-        e = self._fold(escalation_id, esc.evolve)
+        e = self._current(escalation_id, esc.evolve)
         if e is None:
             raise NotFoundError(f"escalation {escalation_id} not found")
         return e
@@ -272,3 +324,20 @@ __all__ = [
     "new_api_key",
     "new_meta",
 ]
+
+
+def _forgettable(state: S) -> S:
+    """``state`` without the personal fields a Ticket folds from its events (no
+    decision reads them): the form a state may be remembered in."""
+    if isinstance(state, tk.Ticket):
+        return cast(S, state.model_copy(update=_NO_PERSONAL_DATA))
+    return state
+
+
+_NO_PERSONAL_DATA: dict[str, Any] = {
+    "title": "",
+    "description": "",
+    "requester_name": None,
+    "requester_email": None,
+    "csat_comment": None,
+}

@@ -73,13 +73,21 @@ class Runtime:
 
         threading.Thread(target=loop, name="checkpoints", daemon=True).start()
 
+    def known_principal(self, api_key: str, now: float | None = None) -> Principal | None:
+        """The key's principal if it is remembered and fresh; never reads the store."""
+        cached = self._principals.get(api_key)
+        now = time.monotonic() if now is None else now
+        if cached is not None and now - cached[0] < PRINCIPAL_TTL_S:
+            return cached[1]
+        return None
+
     def principal_for(self, api_key: str) -> Principal | None:
         """The key's principal; known keys are remembered for PRINCIPAL_TTL_S seconds
         (a revocation takes effect within that time), unknown keys are not."""
         now = time.monotonic()
-        cached = self._principals.get(api_key)
-        if cached is not None and now - cached[0] < PRINCIPAL_TTL_S:
-            return cached[1]
+        known = self.known_principal(api_key, now)
+        if known is not None:
+            return known
         credential = self.app.credential(api_key)
         if credential is None or credential.revoked:
             self._principals.pop(api_key, None)

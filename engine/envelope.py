@@ -38,6 +38,7 @@ from engine.domain.base import EVENT_TYPES, DomainEvent
 from engine.integrity.chain import envelope_hash
 from engine.integrity.keystore import KeyStore
 from engine.integrity.personal import seal, unseal
+from engine.jsonbytes import compact_json
 
 ENVELOPE_KEYS = (
     "event_id",
@@ -83,7 +84,7 @@ def to_envelope(
 
 
 def encode_envelope(envelope: dict[str, Any]) -> bytes:
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return compact_json(envelope)
 
 
 def decode_envelope(state: bytes) -> dict[str, Any]:
@@ -155,8 +156,14 @@ class EnvelopeMapper(Mapper[UUID]):
         return self.stored(event, None)[0]
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        return self.decoded(stored_event)[0]
+
+    def decoded(self, stored_event: StoredEvent) -> tuple[DomainEvent, str | None]:
+        """The stored event and its envelope's ``hash`` (what the next event chains to)."""
         try:
-            return from_envelope(decode_envelope(stored_event.state), self.keys)
+            envelope = decode_envelope(stored_event.state)
+            head = envelope["hash"]
+            return from_envelope(envelope, self.keys), None if head is None else str(head)
         except EnvelopeError as e:
             raise EnvelopeError(
                 f"event {stored_event.originator_id} v{stored_event.originator_version} "

@@ -9,15 +9,16 @@ leaves every chain verifiable.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.jsonbytes import compact_json
+
 
 def canonical_bytes(envelope: dict[str, Any]) -> bytes:
     body = {k: v for k, v in envelope.items() if k != "hash"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_json(body, sort_keys=True)
 
 
 def envelope_hash(envelope: dict[str, Any]) -> str:

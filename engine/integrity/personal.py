@@ -26,10 +26,13 @@ def is_encrypted(value: Any) -> bool:
 
 
 def encrypt_value(keys: KeyStore, subject_id: str, field: str, value: str) -> dict[str, str]:
-    key = keys.get_or_create(subject_id)
+    return _encrypt(AESGCM(keys.get_or_create(subject_id)), subject_id, field, value)
+
+
+def _encrypt(cipher: AESGCM, subject_id: str, field: str, value: str) -> dict[str, str]:
     iv = os.urandom(12)
     aad = f"{subject_id}\n{field}".encode()
-    ct = AESGCM(key).encrypt(iv, value.encode("utf-8"), aad)
+    ct = cipher.encrypt(iv, value.encode("utf-8"), aad)
     return {
         MARK: "A256GCM",
         "subject": subject_id,
@@ -42,6 +45,10 @@ def decrypt_value(keys: KeyStore | None, field: str, value: dict[str, Any]) -> s
     """The plaintext, or ERASED when the subject's key is gone (or was never here)."""
     subject = str(value.get("subject"))
     key = keys.key_for(subject) if keys is not None else None
+    return _decrypt(key, subject, field, value)
+
+
+def _decrypt(key: bytes | None, subject: str, field: str, value: dict[str, Any]) -> str:
     if key is None:
         return ERASED
     try:
@@ -59,14 +66,32 @@ def seal(
     if keys is None or subject is None or not fields:
         return data
     sealed = dict(data)
+    cipher: AESGCM | None = None  # one key look-up per event, not per field
     for field in fields:
         value = sealed.get(field)
         if isinstance(value, str):
-            sealed[field] = encrypt_value(keys, subject, field, value)
+            if cipher is None:
+                cipher = AESGCM(keys.get_or_create(subject))
+            sealed[field] = _encrypt(cipher, subject, field, value)
     return sealed
 
 
 def unseal(keys: KeyStore | None, data: dict[str, Any]) -> dict[str, Any]:
     if not any(is_encrypted(v) for v in data.values()):
         return data
-    return {k: decrypt_value(keys, k, v) if is_encrypted(v) else v for k, v in data.items()}
+    # One key look-up per subject and event, not per field.
+    found: dict[str, bytes | None] = {}
+
+    def key(subject: str) -> bytes | None:
+        if subject not in found:
+            found[subject] = keys.key_for(subject) if keys is not None else None
+        return found[subject]
+
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if is_encrypted(v):
+            subject = str(v.get("subject"))
+            out[k] = _decrypt(key(subject), subject, k, v)
+        else:
+            out[k] = v
+    return out

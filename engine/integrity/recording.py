@@ -11,22 +11,33 @@ from eventsourcing.persistence import EventStore, Notification, Recording, Store
 
 from engine.domain.base import DomainEvent
 from engine.envelope import EnvelopeMapper, decode_envelope
+from engine.streams import StreamCache
 
 
 class ChainedEventStore(EventStore[UUID]):
     """Links each new event to the hash of its aggregate's previous stored event.
 
     Concurrent commands on one aggregate compute the same ``prev_hash`` but only one
-    can take the next version, so the chain stays a chain.
+    can take the next version, so the chain stays a chain. With a ``StreamCache``, the
+    previous event's hash is taken from it when it remembers exactly that version (an
+    event's hash never changes), and every successful append is remembered there.
     """
 
-    def __init__(self, mapper: EnvelopeMapper, recorder: Any) -> None:
+    def __init__(
+        self,
+        mapper: EnvelopeMapper,
+        recorder: Any,
+        cache: StreamCache | None = None,
+    ) -> None:
         super().__init__(mapper=mapper, recorder=recorder)
         self.envelopes = mapper
+        self.cache = cache
 
     def head_hash(self, aggregate_id: UUID, version: int) -> str | None:
         if version < 1:
             return None
+        if self.cache is not None and (known := self.cache.head(aggregate_id, version)):
+            return known
         found = self.recorder.select_events(aggregate_id, gt=version - 1, lte=version)
         if not found:
             return None
@@ -37,6 +48,7 @@ class ChainedEventStore(EventStore[UUID]):
         self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
     ) -> list[Recording[UUID]]:
         heads: dict[UUID, str | None] = {}
+        versions: dict[UUID, int] = {}
         stored_events: list[StoredEvent] = []
         for domain_event in domain_events:
             event = cast(DomainEvent, domain_event)
@@ -44,8 +56,15 @@ class ChainedEventStore(EventStore[UUID]):
             if aggregate not in heads:
                 heads[aggregate] = self.head_hash(aggregate, event.originator_version - 1)
             stored, heads[aggregate] = self.envelopes.stored(event, heads[aggregate])
+            versions[aggregate] = event.originator_version
             stored_events.append(stored)
         ids = self.recorder.insert_events(stored_events, **kwargs) or []
+        if self.cache is not None:
+            # Recorded: these are now the streams' heads.
+            for aggregate, version in versions.items():
+                head = heads[aggregate]
+                if head is not None:
+                    self.cache.remember_head(aggregate, version, head)
         return [
             Recording(
                 d,

@@ -67,7 +67,7 @@ class UseCases:
         meta = self._meta(principal)
 
         def decision() -> tuple[list[DomainEvent], Callable[[int], CommandResult]]:
-            t = self.app.ticket(ticket_id)
+            t = self.app.ticket(ticket_id, deciding=True)
             a = self.app.assignment(ticket_id)
             authorize(principal, action, requester_id=t.requester_id, assignee=a.agent_id)
             check_if_match(if_match, etag(t.version, a.version), "ticket")

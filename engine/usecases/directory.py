@@ -212,6 +212,9 @@ class DirectoryUseCases(UseCases):
 
         result = self.app.run(principal, meta, idem, decision)
         self.app.keys.destroy(subject_id)
+        # Remembered states hold no personal data (see TicketingApp._current); dropping
+        # them anyway keeps that true should a remembered form ever change.
+        self.app.streams.forget_states()
         return result
 
     def agents(self, principal: Principal, agent_ids: list[UUID]) -> list[dirs.Agent]:

@@ -38,7 +38,7 @@ class EscalationUseCases(UseCases):
         meta = self._meta(principal)
 
         def decision() -> tuple[list[DomainEvent], Callable[[int], CommandResult]]:
-            t = self.app.ticket(ticket_id)
+            t = self.app.ticket(ticket_id, deciding=True)
             a = self.app.assignment(ticket_id)
             authorize(principal, "escalate", requester_id=t.requester_id)
             check_if_match(if_match, etag(t.version, a.version), "ticket")
@@ -80,7 +80,9 @@ class EscalationUseCases(UseCases):
             check_if_match(if_match, f'"{e.version}"', "escalation")
             events = decide(e, meta)
             if closes:
-                events += tk.escalation_closed(self.app.ticket(e.ticket_id), meta, e.id)
+                events += tk.escalation_closed(
+                    self.app.ticket(e.ticket_id, deciding=True), meta, e.id
+                )
             version = _last_version(events, e.id, e.version)
 
             def result(position: int) -> CommandResult:

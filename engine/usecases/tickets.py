@@ -361,7 +361,7 @@ class TicketUseCases(UseCases):
         idem: Idempotency | None = None,
     ) -> CommandResult:
         def decide(t: tk.Ticket, a: asg.Assignment, meta: CommandMeta) -> list[DomainEvent]:
-            return tk.link(t, self.app.ticket(other_id), a.agent_id, meta, relation)
+            return tk.link(t, self.app.ticket(other_id, deciding=True), a.agent_id, meta, relation)
 
         return self._on_ticket(principal, ticket_id, "link", decide, if_match, idem)
 
@@ -375,7 +375,7 @@ class TicketUseCases(UseCases):
         idem: Idempotency | None = None,
     ) -> CommandResult:
         def decide(t: tk.Ticket, a: asg.Assignment, meta: CommandMeta) -> list[DomainEvent]:
-            events = tk.merge(t, self.app.ticket(into_id), a.agent_id, meta, reason)
+            events = tk.merge(t, self.app.ticket(into_id, deciding=True), a.agent_id, meta, reason)
             return events + self._drop_from_agent(a, meta, t.id, "merged")
 
         return self._on_ticket(principal, ticket_id, "merge", decide, if_match, idem)

@@ -93,6 +93,7 @@ def test_every_action_of_the_table_is_covered() -> None:
 
 CASES = [(s, a) for s in STATUSES for a in sorted(COMMANDS)]
 
+
 @pytest.mark.parametrize(("status", "action"), [c for c in CASES if c[1] in tk.ALLOWED[c[0]]])
 def test_an_allowed_command_is_recorded_and_moves_the_status(status: str, action: str) -> None:
     w = desk_world()
@@ -115,11 +116,7 @@ def test_an_allowed_command_is_recorded_and_moves_the_status(status: str, action
 
 @pytest.mark.parametrize(
     ("status", "action"),
-    [
-        (s, a)
-        for s, a in CASES
-        if a not in tk.ALLOWED[s]
-    ],
+    [(s, a) for s, a in CASES if a not in tk.ALLOWED[s]],
 )
 def test_a_refused_command_names_the_status_and_records_nothing(status: str, action: str) -> None:
     w = desk_world()
