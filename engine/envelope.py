@@ -21,7 +21,8 @@ Python module path, so the stream stays readable when code moves.
 from __future__ import annotations
 
 import json
-from datetime import UTC
+import re
+from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -108,25 +109,72 @@ def from_envelope(envelope: dict[str, Any], keys: KeyStore | None = None) -> Dom
     version = envelope["schema_version"]
     if isinstance(version, bool) or not isinstance(version, int):
         raise EnvelopeError(f"schema_version {version!r} is not an integer")
+    if envelope["aggregate_type"] != cls.aggregate_type:
+        raise EnvelopeError(
+            f"{type_name} is an event of {cls.aggregate_type}, "
+            f"not of {envelope['aggregate_type']!r}"
+        )
+    for key in ("hash", "prev_hash"):
+        digest = envelope[key]
+        if not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
+            if not (key == "prev_hash" and digest is None):
+                raise EnvelopeError(f"{key} {digest!r} is not a SHA-256 hex digest")
     data = envelope["data"]
     if not isinstance(data, dict):
         raise EnvelopeError("data is not a JSON object")
     try:
         data = cls.upcast(unseal(keys, dict(data)), version)
-        return cls.model_validate(
-            {
-                **data,
-                "originator_id": envelope["aggregate_id"],
-                "originator_version": envelope["aggregate_version"],
-                "event_id": envelope["event_id"],
-                "occurred_at": envelope["occurred_at"],
-                "actor": envelope["actor"],
-                "correlation_id": envelope["correlation_id"],
-                "causation_id": envelope["causation_id"],
-            }
-        )
-    except (ValueError, TypeError) as e:  # pydantic's ValidationError is a ValueError
+        fields = {
+            "originator_id": envelope["aggregate_id"],
+            "originator_version": envelope["aggregate_version"],
+            "event_id": envelope["event_id"],
+            "occurred_at": envelope["occurred_at"],
+            "actor": envelope["actor"],
+            "correlation_id": envelope["correlation_id"],
+            "causation_id": envelope["causation_id"],
+        }
+        # Strict: no coercion ("1" or true for 1, a number for a time), because the
+        # views read the envelope as written and must see what the application sees.
+        event = cls.model_validate_json(json.dumps({**data, **fields}), strict=True)
+    except (ValueError, TypeError, RecursionError) as e:  # ValidationError is a ValueError
         raise EnvelopeError(f"{type_name} v{version} does not validate: {e}") from None
+    _check_notation(event, fields, data)
+    return event
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _written_as(written: Any, dumped: Any) -> bool:
+    """Whether ``written`` is ``dumped`` in its own notation (an object may leave out
+    fields that have defaults)."""
+    if isinstance(written, dict) and isinstance(dumped, dict):
+        return all(k in dumped and _written_as(v, dumped[k]) for k, v in written.items())
+    if isinstance(written, list) and isinstance(dumped, list) and len(written) == len(dumped):
+        return all(_written_as(w, d) for w, d in zip(written, dumped, strict=True))
+    return bool(written == dumped)
+
+
+def _check_notation(event: DomainEvent, fields: dict[str, Any], data: dict[str, Any]) -> None:
+    """Refuse values written in another notation than the event's own (a uuid in upper
+    case or without dashes): the views key their rows by the text as written."""
+    dumped = event.model_dump(mode="json")
+    for name, written in [*fields.items(), *data.items()]:
+        if name == "occurred_at":  # ISO 8601 with any UTC offset (the views convert it)
+            if isinstance(written, str) and _instant(written) == event.occurred_at:
+                continue
+        elif name not in dumped or _written_as(written, dumped[name]):
+            continue
+        raise EnvelopeError(
+            f"{event.type_name}: {name} {written!r} is not written as {dumped[name]!r}"
+        )
 
 
 class EnvelopeMapper(Mapper[UUID]):
