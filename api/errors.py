@@ -27,6 +27,12 @@ from engine.domain.base import (
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("ticketing.api")
+# On SQLite a failed commit records nothing; with Kafka, a broker may commit a
+# transaction whose confirmation never arrives. Either way a retry with the same key is safe.
+_NOT_CONFIRMED = (
+    "the command was not confirmed (retry it with the same Idempotency-Key: it is recorded"
+    " at most once)"
+)
 
 TITLES = {
     400: "Bad request",
@@ -74,7 +80,10 @@ def _documented(description: str) -> dict[str, Any]:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _documented("invalid input, naming the field and the reason"),
     "4XX": _documented("a client error"),
-    "5XX": _documented("the server could not answer; nothing was recorded"),
+    "5XX": _documented(
+        "the server could not confirm the command: retry it with the same Idempotency-Key,"
+        " which records it at most once"
+    ),
 }
 
 
@@ -134,16 +143,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _unavailable(request: Request, exc: OperationalError) -> JSONResponse:
-        return problem(503, f"the event store is unavailable, nothing was recorded: {exc}")
+        return problem(503, f"the event store is unavailable; {_NOT_CONFIRMED}: {exc}")
 
     @app.exception_handler(PersistenceError)
     async def _persistence(request: Request, exc: PersistenceError) -> JSONResponse:
-        return problem(503, f"the event store refused the operation, nothing was recorded: {exc}")
+        return problem(503, f"the event store refused the operation; {_NOT_CONFIRMED}: {exc}")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem(500, "internal error; nothing was recorded unless a 2xx was returned")
+        return problem(500, f"internal error; {_NOT_CONFIRMED}")
 
     @app.exception_handler(TimeoutError)
     async def _timeout(request: Request, exc: TimeoutError) -> JSONResponse:

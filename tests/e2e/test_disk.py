@@ -190,7 +190,7 @@ def load_until_refused(server: Server, queue: str, refusals: int = 5) -> list[Co
             if r.status_code == 503:
                 assert r.headers["content-type"].startswith("application/problem+json")
                 problem = r.json()
-                assert problem["status"] == 503 and "nothing was recorded" in problem["detail"]
+                assert problem["status"] == 503 and "not confirmed" in problem["detail"]
                 if sum(sent.status == 503 for sent in commands) >= refusals:
                     return commands
                 continue
