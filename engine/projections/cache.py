@@ -7,6 +7,11 @@ committed rows plus the current batch's edits: after a failed batch the owner ca
 ``reset()`` and the next batch reads the committed rows again.
 
 Rows are flat dicts of scalars: edit them by assignment (``row["x"] = y``).
+
+While a rebuild fills a new generation nobody reads yet, a cache can *hold* its rows
+(``hold()``): an edited row stays in memory across batches and is written once, when
+it is let go of or when the build ends (``release()`` then ``flush``), rather than at
+the end of every batch that touches it. The file is only trusted once the build ends.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class RowCache:
         self._rows: dict[Any, Row] = {}
         self._baseline: dict[Any, Row | None] = {}
         self._keys: dict[Any, Any] | None = None
+        self._held = False
 
     def track_all_keys(self) -> None:
         """The table is empty and only this cache writes it: remember every key (and
@@ -74,6 +80,19 @@ class RowCache:
     def rows(self) -> Iterator[tuple[Any, Row]]:
         """The rows held in memory (committed or edited in this batch)."""
         return iter(list(self._rows.items()))
+
+    def hold(self) -> None:
+        """Write rows only when they are let go of or after ``release()``: ``flush``
+        no longer writes every changed row (only for caches that retain rows)."""
+        self._held = self.retain
+
+    def release(self) -> None:
+        """Stop holding: the next ``flush`` writes every row changed since held."""
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        return self._held
 
     def forget_keys(self) -> None:
         """Stop remembering every key (an index on the key exists now)."""
@@ -93,10 +112,17 @@ class RowCache:
 
     def edit(self, cur: sqlite3.Cursor, key: Any) -> Row | None:
         """The row to edit in place; it will be written when the batch flushes."""
-        row = self.get(cur, key)
-        if row is not None and key not in self._baseline:
+        rows = self._rows
+        row = rows.get(key)
+        if row is None:
+            row = self.get(cur, key)
+            if row is None:
+                return None
+        if key not in self._baseline:
             self._baseline[key] = dict(row)
-            self._rows[key] = self._rows.pop(key)  # now the most recently edited
+            rows[key] = rows.pop(key)  # now the most recently edited
+        elif self._held:  # held rows stay changed across batches: keep the order
+            rows[key] = rows.pop(key)
         return row
 
     def add(self, cur: sqlite3.Cursor, row: Row) -> Row:
@@ -124,11 +150,34 @@ class RowCache:
         return row
 
     def flush(self, cur: sqlite3.Cursor) -> list[tuple[Row | None, Row]]:
-        """Write the batch's changed rows; returns them as (before, after) pairs."""
+        """Write the batch's changed rows (held: only those let go of); returns them as
+        (before, after) pairs, before being the row as last written."""
+        if self._held:
+            return self._let_go(cur)
+        changed = self._write(cur, list(self._baseline))
+        self._baseline.clear()
+        if not self.retain:
+            self._rows.clear()
+        elif len(self._rows) > self.max_rows:
+            for key in list(islice(self._rows, len(self._rows) - self.max_rows // 2)):
+                del self._rows[key]
+        return changed
+
+    def _let_go(self, cur: sqlite3.Cursor) -> list[tuple[Row | None, Row]]:
+        """Held: write and drop the least recently edited rows beyond ``max_rows``."""
+        if len(self._rows) <= self.max_rows:
+            return []
+        keys = list(islice(self._rows, len(self._rows) - self.max_rows // 2))
+        changed = self._write(cur, [key for key in keys if key in self._baseline])
+        for key in keys:
+            del self._rows[key]
+            self._baseline.pop(key, None)
+        return changed
+
+    def _write(self, cur: sqlite3.Cursor, keys: Sequence[Any]) -> list[tuple[Row | None, Row]]:
+        baseline, rows = self._baseline, self._rows
         changed = [
-            (before, after)
-            for key, before in self._baseline.items()
-            if (after := self._rows[key]) != before
+            (before, after) for key in keys if (after := rows[key]) != (before := baseline[key])
         ]
         if changed:
             new = [self._insert_values(after) for before, after in changed if before is None]
@@ -137,12 +186,6 @@ class RowCache:
                 cur.executemany(self._insert, new)
             if old:
                 cur.executemany(self._update, old)
-        self._baseline.clear()
-        if not self.retain:
-            self._rows.clear()
-        elif len(self._rows) > self.max_rows:
-            for key in list(islice(self._rows, len(self._rows) - self.max_rows // 2)):
-                del self._rows[key]
         return changed
 
     def reset(self) -> None:

@@ -5,6 +5,12 @@ the tracking position of the batch's last event (``ViewStore.write``). Rows are 
 in write-behind caches and written once at the end of the batch. When anything fails
 the transaction rolls back and the caches are dropped, so the view stays exactly at
 its last committed position and the batch can be applied again.
+
+A rebuild's new generation, which nobody reads before it is switched in, may *hold*
+its rows (``hold_rows``): rows are written when the caches let go of them and at the
+end of the bulk build, in the transaction that marks the file finished. Until then the
+file is untrusted (``ViewStore`` refuses an unfinished bulk file), and a failed batch
+cannot be applied again: the rows held since the last write are gone with the caches.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from eventsourcing.projection import Projection
 from engine.integrity.keystore import KeyStore
 from engine.projections.cache import RowCache
 from engine.projections.records import EventRecord, from_domain_event
-from engine.projections.store import UPSTREAM, ViewSchema, ViewStore
+from engine.projections.store import UPSTREAM, ViewSchema, ViewStore, ViewStoreError
 
 Handler = Callable[[EventRecord], None]
 CACHE_ROWS = 20_000
@@ -47,6 +53,7 @@ class ViewProjection(Projection[ViewStore], ABC):
         self.caches: tuple[RowCache, ...] = ()
         """The view's write-behind caches (see ``cache``)."""
         self._cur: sqlite3.Cursor | None = None
+        self._lost = False
 
     @property
     @abstractmethod
@@ -62,11 +69,39 @@ class ViewProjection(Projection[ViewStore], ABC):
     def reset(self) -> None:
         """Drop every cached row (the batch's transaction was rolled back)."""
 
+    def hold_rows(self) -> None:
+        """Write rows only when the caches let go of them and when the bulk build ends
+        (only for a bulk build nobody reads: the position runs ahead of the rows)."""
+        if not self.view.bulk:
+            raise ViewStoreError(f"{self.view.path}: only a bulk build may hold its rows")
+        for cache in self.caches:
+            cache.hold()
+
+    @property
+    def holding(self) -> bool:
+        return any(cache.held for cache in self.caches)
+
     def finish_bulk(self) -> None:
-        """End the store's bulk build; from now on the indexes find rows."""
-        self.view.finish_bulk()
+        """End the store's bulk build, writing any held rows first (in the same
+        transaction); from now on the indexes find rows."""
+        if self._lost:
+            raise ViewStoreError(f"{self.view.path}: a batch failed while rows were held")
+        if self.holding:
+            for cache in self.caches:
+                cache.release()
+            self.view.finish_bulk(before=self._flush_held)
+        else:
+            self.view.finish_bulk()
         for cache in self.caches:
             cache.forget_keys()
+
+    def _flush_held(self, cur: sqlite3.Cursor) -> None:
+        try:
+            self.flush(cur)
+        except BaseException:
+            self._lost = True
+            self.reset()
+            raise
 
     def committed(self) -> None:
         """Called after each committed batch (outside its transaction)."""
@@ -87,6 +122,8 @@ class ViewProjection(Projection[ViewStore], ABC):
 
     def process_batch(self, records: Sequence[EventRecord], tracking: Tracking) -> None:
         """Apply ``records`` and move the position to ``tracking``, atomically."""
+        if self._lost:
+            raise ViewStoreError(f"{self.view.path}: a batch failed while rows were held")
         handlers = self.handlers
         try:
             with self.view.write(tracking) as cur:
@@ -97,6 +134,7 @@ class ViewProjection(Projection[ViewStore], ABC):
                         handler(record)
                 self.flush(cur)
         except BaseException:
+            self._lost = self.holding  # held rows were dropped with the caches
             self.reset()
             raise
         finally:

@@ -93,19 +93,24 @@ SCHEMA = ViewSchema(
 )
 
 
+_BLANK: Row = {
+    "ticket_id": None, "seq": None, "title": None, "title_fold": None, "requester_id": None,
+    "requester_name": None, "channel": None, "category": None, "impact": None,
+    "urgency": None, "priority": None, "priority_rank": UNRANKED, "lifecycle": None,
+    "status": None, "active": 0, "queue": None, "assignee_id": None, "accepted": 0,
+    "escalation_level": 0, "escalated": 0, "sla_due_us": None, "sla_breached": 0,
+    "breach_rank": 1, "due_key": NO_DUE, "opened_us": None, "updated_us": None,
+    "resolved_us": None, "closed_us": None, "sla_status": None, "sla_at_risk": 0,
+    "first_response_due_us": None, "resolution_due_us": None, "sla_priority": None,
+    "sla_policy_version": None, "routing_note": None,
+}  # fmt: skip
+
+
 def _blank(ticket_id: str, seq: int) -> Row:
     """A new row; ``seq`` (its rowid) is the position of the event that made it."""
-    return {
-        "ticket_id": ticket_id, "seq": seq, "title": None, "title_fold": None, "requester_id": None,
-        "requester_name": None, "channel": None, "category": None, "impact": None,
-        "urgency": None, "priority": None, "priority_rank": UNRANKED, "lifecycle": None,
-        "status": None, "active": 0, "queue": None, "assignee_id": None, "accepted": 0,
-        "escalation_level": 0, "escalated": 0, "sla_due_us": None, "sla_breached": 0,
-        "breach_rank": 1, "due_key": NO_DUE, "opened_us": None, "updated_us": None,
-        "resolved_us": None, "closed_us": None, "sla_status": None, "sla_at_risk": 0,
-        "first_response_due_us": None, "resolution_due_us": None, "sla_priority": None,
-        "sla_policy_version": None, "routing_note": None,
-    }  # fmt: skip
+    row = _BLANK.copy()
+    row["ticket_id"], row["seq"] = ticket_id, seq
+    return row
 
 
 def _restatus(row: Row) -> None:

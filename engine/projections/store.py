@@ -21,7 +21,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
@@ -181,14 +181,19 @@ class ViewStore(TrackingRecorder):
             if not self._retired and not self.bulk:
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def finish_bulk(self) -> None:
-        """End a bulk build: add the indexes, gather planner statistics, fsync again."""
+    def finish_bulk(self, before: Callable[[sqlite3.Cursor], None] | None = None) -> None:
+        """End a bulk build: add the indexes, gather planner statistics, fsync again.
+        ``before`` writes the rows a build held back, in the same transaction."""
         if not self.bulk:
             return
         with self._write_lock:
+            if self._retired:
+                raise StoreRetiredError(f"{self.path} was switched out")
             w = self._writer
             w.execute("BEGIN IMMEDIATE")
             try:
+                if before is not None:
+                    before(w.cursor())
                 for statement in self.schema.indexes:
                     w.execute(statement)
                 w.execute("PRAGMA analysis_limit=1000")  # sampled statistics: fast

@@ -267,6 +267,9 @@ class Views:
             try:
                 for name in names:
                     fresh[name] = self._create(name)
+                    # Nobody reads a new generation before the switch: it writes rows
+                    # once, not at every batch (the file is untrusted until finished).
+                    fresh[name][0].hold_rows()
                 projections = [p for p, _ in fresh.values()]
                 build(self.recorder, projections, self.bulk_batch_size, progress)
                 while step(self.recorder, projections, self.batch_size) == self.batch_size:

@@ -41,6 +41,29 @@ PROJECTOR = textwrap.dedent(
 )
 
 
+# The rebuilder process: rebuild every view, slowly, printing each position it reads.
+REBUILDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+    from engine.projections import Views, runner
+
+    recorder = SQLiteApplicationRecorder(SQLiteDatastore(sys.argv[1]))
+    views = Views(recorder, Path(sys.argv[2]), bulk_batch_size=5, cache_rows=3)
+    apply_batch = runner.apply_batch
+
+    def slowly(projections, start, batch):
+        apply_batch(projections, start, batch)
+        print(batch[1], flush=True)
+        time.sleep(0.002)
+
+    runner.apply_batch = slowly
+    views.rebuild()
+    """
+)
+
+
 def play(desk: Desk, commands: int, offset: int) -> None:
     for i in range(commands):
         desk.advance(23)
@@ -132,3 +155,44 @@ def test_killed_during_a_first_build(
     assert dumps(views) == dumps(fresh)
     views.close()
     fresh.close()
+
+
+def test_killed_during_a_rebuild(
+    log: tuple[Path, SQLiteApplicationRecorder, Desk], tmp_path: Path
+) -> None:
+    path, recorder, desk = log
+    play(desk, 400, offset=5)
+    head = recorder.max_notification_id() or 0
+    data = tmp_path / "data"
+    views = Views(recorder, data)
+    views.catch_up()
+    expected, files = dumps(views), views.catalog.current()
+    views.close()
+
+    # Kill a rebuild (its new generation holding rows in memory) part way.
+    process = subprocess.Popen(
+        [sys.executable, "-c", REBUILDER, str(path), str(data)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            if int(line) > head // 3:
+                break
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    assert any(f not in files.values() for f in os.listdir(data / "views")), "killed part way"
+
+    # The current generation is untouched and answers; the half-built one is swept.
+    views = Views(recorder, data)
+    assert views.catalog.current() == files
+    assert views.positions() == dict.fromkeys(VIEW_NAMES, head)
+    assert dumps(views) == expected
+    assert sorted(p.name for p in (data / "views").glob("*.sqlite")) == sorted(files.values())
+    views.rebuild()
+    assert dumps(views) == expected
+    views.close()

@@ -25,9 +25,17 @@ from eventsourcing.popo import POPOApplicationRecorder
 
 from engine.domain.base import DomainError
 from engine.projections import VIEW_NAMES, RebuildRunningError, Views
+from engine.projections.projection import ViewProjection
+from engine.projections.queue_view import QueueProjection
 from engine.projections.runner import step
 from engine.projections.simulation import Desk
-from engine.projections.store import TrackingConflictError, ViewSchema, ViewStore
+from engine.projections.store import (
+    StaleViewError,
+    TrackingConflictError,
+    ViewSchema,
+    ViewStore,
+    ViewStoreError,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -361,6 +369,81 @@ def test_rebuild_switches_while_the_old_views_answer(
     views.wait(recorder.max_notification_id(), timeout=5)
     assert "after-rebuild" in {q.name for q in views.queues()}
     views.close()
+
+
+def test_a_failure_during_a_rebuild_keeps_the_current_views(
+    recorder: ApplicationRecorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    views = Views(recorder, tmp_path, bulk_batch_size=10, cache_rows=2)
+    views.catch_up()
+    expected, files = dumps(views), views.catalog.current()
+    # The new generation holds its rows; make its queue view fail part way.
+    calls = 0
+    hold_rows = ViewProjection.hold_rows
+
+    def fail_later(projection: ViewProjection) -> None:
+        hold_rows(projection)
+        if projection.name == "queue":
+            handler = projection.handlers["TicketTriaged"]
+
+            def failing(record: Any) -> None:
+                nonlocal calls
+                calls += 1
+                if calls == 5:
+                    raise RuntimeError("disk on fire")
+                handler(record)
+
+            projection._handlers["TicketTriaged"] = failing  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(ViewProjection, "hold_rows", fail_later)
+    with pytest.raises(RuntimeError):
+        views.rebuild()
+    # Check the current generation still answers, unchanged, and the new one is gone.
+    assert calls == 5
+    assert views.catalog.current() == files
+    assert dumps(views) == expected
+    assert sorted(p.name for p in views.catalog.directory.glob("*.sqlite")) == sorted(
+        files.values()
+    )
+    monkeypatch.undo()
+    views.rebuild()
+    assert dumps(views) == expected
+    views.close()
+
+
+def test_only_a_bulk_build_holds_its_rows(recorder: ApplicationRecorder, tmp_path: Path) -> None:
+    views = Views(recorder, tmp_path)
+    views.catch_up()  # the first build ends: the views write every batch from now on
+    with pytest.raises(ViewStoreError):
+        views._live["queue"].hold_rows()
+    views.close()
+
+
+def test_a_held_build_refuses_to_go_on_after_a_failed_batch(
+    recorder: ApplicationRecorder, tmp_path: Path
+) -> None:
+    store = ViewStore(tmp_path / "queue.sqlite", QueueProjection.schema, create=True, bulk=True)
+    queue = QueueProjection(store, cache_rows=2)
+    queue.hold_rows()
+    step(recorder, [queue], 30)
+    handler = queue._handlers["TicketOpened"]
+
+    def failing(record: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    queue._handlers["TicketOpened"] = failing
+    with pytest.raises(RuntimeError):
+        while step(recorder, [queue], 30):
+            pass
+    # The rows held since the last write are gone: no retry, no finished file.
+    queue._handlers["TicketOpened"] = handler
+    with pytest.raises(ViewStoreError, match="rows were held"):
+        step(recorder, [queue], 30)
+    with pytest.raises(ViewStoreError, match="rows were held"):
+        queue.finish_bulk()
+    store.close()
+    with pytest.raises(StaleViewError):
+        ViewStore(tmp_path / "queue.sqlite", QueueProjection.schema)
 
 
 def test_one_rebuild_at_a_time(recorder: ApplicationRecorder, tmp_path: Path) -> None:
