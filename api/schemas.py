@@ -166,6 +166,10 @@ class ApiKeyCreate(Body):
     )
 
 
+class ApiKeyRevoke(Body):
+    reason: Reason = Field(description="why the key stops working (recorded)")
+
+
 class CommandPublic(BaseModel):
     """What every command returns: the aggregate, its new version, the log position."""
 

@@ -205,6 +205,9 @@ class TicketingApp(Application[UUID]):
     def credential(self, api_key: str) -> dirs.Credential | None:
         return self._fold(dirs.credential_id(hash_key(api_key)), dirs.evolve_credential)
 
+    def credential_by_id(self, credential_id: UUID) -> dirs.Credential | None:
+        return self._fold(credential_id, dirs.evolve_credential)
+
     def agent_ids(self) -> list[UUID]:
         """Every registered agent, in registration order (read from the log)."""
         ids: list[UUID] = []

@@ -14,6 +14,7 @@ from api.schemas import (
     AgentPublic,
     AgentUpdate,
     ApiKeyCreate,
+    ApiKeyRevoke,
     CommandPublic,
     QueueCreate,
 )
@@ -89,3 +90,15 @@ def issue_key(
     return command_response(
         desk.issue_key(principal, body.name, Role(body.role), body.principal_id, idem)
     )
+
+
+@router.post("/api-keys/{credential_id}/revoke", response_model=CommandPublic)
+def revoke_key(
+    credential_id: UUID,
+    body: ApiKeyRevoke,
+    desk: DeskDep,
+    principal: PrincipalDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """Revoke an API key by its id (the aggregate_id its issue returned); recorded."""
+    return command_response(desk.revoke_key(principal, credential_id, body.reason, idem))

@@ -17,6 +17,7 @@ from engine.domain.base import (
     CommandMeta,
     DomainEvent,
     EventFactory,
+    NotFoundError,
     RuleViolationError,
     derived_id,
 )
@@ -290,6 +291,17 @@ def issue_credential(
             agent_id=agent_id,
         )
     ]
+
+
+def revoke_credential(
+    state: Credential | None, make: EventFactory, reason: str
+) -> list[DomainEvent]:
+    """Revoke an API key: from then on it authenticates nobody (its history stays)."""
+    if state is None:
+        raise NotFoundError("API key not found")
+    if state.revoked:
+        raise RuleViolationError(f"API key {state.id} is already revoked")
+    return [make.make(CredentialRevoked, state.id, state.version + 1, reason=reason)]
 
 
 class SystemBootstrapped(DomainEvent):

@@ -89,7 +89,11 @@ class DirectoryUseCases(UseCases):
                     position=position,
                     etag='"1"',
                     status_code=201,
-                    extra={"api_key": api_key, "principal_id": f"agent:{agent_id}"},
+                    extra={
+                        "api_key": api_key,
+                        "principal_id": f"agent:{agent_id}",
+                        "credential_id": str(dirs.credential_id(hash_key(api_key))),
+                    },
                 )
 
             return events, result
@@ -154,7 +158,40 @@ class DirectoryUseCases(UseCases):
                     position=position,
                     etag='"1"',
                     status_code=201,
-                    extra={"api_key": api_key, "principal_id": pid},
+                    extra={
+                        "api_key": api_key,
+                        "principal_id": pid,
+                        "credential_id": str(dirs.credential_id(key_hash)),
+                    },
+                )
+
+            return events, result
+
+        return self.app.run(principal, meta, idem, decision)
+
+    def revoke_key(
+        self,
+        principal: Principal,
+        credential_id: UUID,
+        reason: str,
+        idem: Idempotency | None = None,
+    ) -> CommandResult:
+        """Revoke an API key (of anyone, agents and leads included). Processes that
+        remembered the key's principal stop accepting it within PRINCIPAL_TTL_S."""
+        authorize(principal, "manage_directory")
+        meta = self._meta(principal)
+
+        def decision() -> tuple[list[DomainEvent], Callable[[int], CommandResult]]:
+            state = self.app.credential_by_id(credential_id)
+            events = dirs.revoke_credential(state, EventFactory(meta), reason)
+            version = events[-1].originator_version
+
+            def result(position: int) -> CommandResult:
+                return CommandResult(
+                    aggregate_id=credential_id,
+                    version=version,
+                    position=position,
+                    etag=f'"{version}"',
                 )
 
             return events, result

@@ -117,6 +117,10 @@ def test_every_route_answers(server: ServerProcess, cast: Cast) -> None:
     assert agents[registered["aggregate_id"]]["queues"] == sorted(["second-line", cast.queue])
     issued = ok(admin.post("/api-keys", {"name": "Quinn", "role": "requester"}), 201)
     assert issued["extra"]["principal_id"] == "requester:Quinn"
+    revoked = ok(
+        admin.post(f"/api-keys/{issued['aggregate_id']}/revoke", {"reason": "left the company"})
+    )
+    assert revoked["version"] == 2
 
     # Ticket A: the whole lifecycle including comments and release.
     a = requester.open_ticket()

@@ -10,7 +10,13 @@ import pytest
 from givens import given, like
 
 from engine.domain import directory as dirs
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, RuleViolationError
+from engine.domain.base import (
+    CommandMeta,
+    DomainEvent,
+    EventFactory,
+    NotFoundError,
+    RuleViolationError,
+)
 
 META = CommandMeta(
     actor="admin:root",
@@ -158,3 +164,23 @@ def test_a_credential_records_the_key_hash_never_the_key() -> None:
         dirs.CredentialRevoked, issued.originator_id, 2, reason="laptop lost"
     )
     assert dirs.evolve_credential(credential, revoked).revoked
+
+
+def test_a_credential_is_revoked_once_with_its_reason() -> None:
+    (issued,) = dirs.issue_credential(
+        EventFactory(META), "cd" * 32, "requester:Rita", "Rita", dirs.Role.REQUESTER, None
+    )
+    credential = dirs.evolve_credential(None, issued)
+    (revoked,) = dirs.revoke_credential(credential, EventFactory(META), "left the company")
+    assert isinstance(revoked, dirs.CredentialRevoked)
+    assert (revoked.originator_id, revoked.originator_version, revoked.reason) == (
+        issued.originator_id,
+        2,
+        "left the company",
+    )
+    after = dirs.evolve_credential(credential, revoked)
+    assert after.revoked and after.version == 2
+    with pytest.raises(RuleViolationError, match="already revoked"):
+        dirs.revoke_credential(after, EventFactory(META), "again")
+    with pytest.raises(NotFoundError):
+        dirs.revoke_credential(None, EventFactory(META), "no such key")
