@@ -12,6 +12,7 @@ from engine.application import (
 )
 from engine.domain import assignment as asg
 from engine.domain import directory as dirs
+from engine.domain import escalation as esc
 from engine.domain import sla
 from engine.domain import ticket as tk
 from engine.domain.base import (
@@ -324,6 +325,23 @@ class TicketUseCases(UseCases):
 
         return self._on_ticket(principal, ticket_id, "reopen", decide, if_match, idem)
 
+    def _withdraw_escalations(
+        self, t: tk.Ticket, ending: list[DomainEvent], meta: CommandMeta, why: str
+    ) -> list[DomainEvent]:
+        """Withdraw the escalations still open on a ticket that ``ending`` closes, cancels
+        or merges, in the same append: no team, vendor or manager is left working on it."""
+        state = t
+        for event in ending:
+            if event.originator_id == t.id:
+                state = tk.evolve(state, event)
+        events: list[DomainEvent] = []
+        for escalation_id, _level in t.open_escalations:
+            events += esc.withdraw(self.app.escalation(escalation_id), meta, why)
+            closed = tk.escalation_closed(state, meta, escalation_id)
+            state = tk.evolve(state, closed[0])
+            events += closed
+        return events
+
     def close(
         self,
         principal: Principal,
@@ -333,7 +351,8 @@ class TicketUseCases(UseCases):
         idem: Idempotency | None = None,
     ) -> CommandResult:
         def decide(t: tk.Ticket, a: asg.Assignment, meta: CommandMeta) -> list[DomainEvent]:
-            return tk.close(t, a.agent_id, meta, reason)
+            events = tk.close(t, a.agent_id, meta, reason)
+            return events + self._withdraw_escalations(t, events, meta, "ticket closed")
 
         return self._on_ticket(principal, ticket_id, "close", decide, if_match, idem)
 
@@ -347,6 +366,7 @@ class TicketUseCases(UseCases):
     ) -> CommandResult:
         def decide(t: tk.Ticket, a: asg.Assignment, meta: CommandMeta) -> list[DomainEvent]:
             events = tk.cancel(t, a.agent_id, meta, reason)
+            events += self._withdraw_escalations(t, events, meta, "ticket cancelled")
             return events + self._drop_from_agent(a, meta, t.id, "cancelled")
 
         return self._on_ticket(principal, ticket_id, "cancel", decide, if_match, idem)
@@ -376,6 +396,7 @@ class TicketUseCases(UseCases):
     ) -> CommandResult:
         def decide(t: tk.Ticket, a: asg.Assignment, meta: CommandMeta) -> list[DomainEvent]:
             events = tk.merge(t, self.app.ticket(into_id, deciding=True), a.agent_id, meta, reason)
+            events += self._withdraw_escalations(t, events, meta, f"ticket merged into {into_id}")
             return events + self._drop_from_agent(a, meta, t.id, "merged")
 
         return self._on_ticket(principal, ticket_id, "merge", decide, if_match, idem)

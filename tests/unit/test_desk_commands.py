@@ -55,6 +55,10 @@ class Appends:
         assert len(self.calls) == 1, f"expected one append, got {len(self.calls)}"
         return [(s.topic, UUID(str(s.originator_id))) for s in self.calls[0]]
 
+    def last(self) -> list[tuple[str, UUID]]:
+        """The latest append, as (topic, aggregate id) pairs."""
+        return [(s.topic, UUID(str(s.originator_id))) for s in self.calls[-1]]
+
 
 @pytest.fixture
 def appends(w: DeskWorld, monkeypatch: pytest.MonkeyPatch) -> Callable[[], Appends]:
@@ -142,6 +146,49 @@ def test_escalating_writes_the_ticket_and_the_escalation_in_one_append(
     result = w.desk.escalate(w.lead, t, e, "hierarchical", "manager", "Head of IT", "VIP", None)
     assert log.only() == [("TicketEscalated", t), ("EscalationRaised", e)]
     assert (result.aggregate_id, result.status_code, result.extra["level"]) == (e, 201, 1)
+
+
+def _resolve(w: DeskWorld, t: UUID) -> None:
+    w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
+    w.desk.start(w.ann, t)
+    w.desk.resolve(w.ann, t, "fixed", "done")
+
+
+@pytest.mark.parametrize(
+    ("end", "why"),
+    [
+        pytest.param(lambda w, t: w.desk.cancel(w.rita, t, "not needed"), "cancelled", id="cancel"),
+        pytest.param(
+            lambda w, t: w.desk.merge(w.lead, t, w.open(w.sam), None), "merged", id="merge"
+        ),
+        pytest.param(
+            lambda w, t: (_resolve(w, t), w.desk.close(w.lead, t, None)), "closed", id="close"
+        ),
+    ],
+)
+def test_ending_a_ticket_withdraws_its_open_escalations_in_the_same_append(
+    w: DeskWorld, appends: Callable[[], Appends], end: Callable[..., object], why: str
+) -> None:
+    t = w.open()
+    vendor, manager, done = uuid4(), uuid4(), uuid4()
+    w.desk.escalate(w.lead, t, vendor, "functional", "vendor", "Acme", "tunnel", None)
+    w.desk.escalate(w.lead, t, manager, "hierarchical", "manager", "Head of IT", "VIP", None)
+    w.desk.escalate(w.lead, t, done, "functional", "queue", "network", "routing", None)
+    w.desk.acknowledge_escalation(w.lead, vendor, None)
+    w.desk.resolve_escalation(w.lead, done, "routes fixed")
+    log = appends()
+    end(w, t)
+    ending = log.last()
+    withdrawn = [a for type_name, a in ending if type_name == "EscalationWithdrawn"]
+    assert withdrawn == [vendor, manager]
+    assert [a for type_name, a in ending if type_name == "TicketEscalationClosed"] == [t, t]
+    for escalation in (vendor, manager):
+        assert w.app.escalation(escalation).status == "withdrawn"
+    assert w.app.escalation(done).status == "resolved"
+    ticket = w.app.ticket(t)
+    assert (ticket.open_escalations, ticket.escalation_level) == ((), 0)
+    reasons = [s.state for s in log.calls[-1] if s.topic == "EscalationWithdrawn"]
+    assert all(f"ticket {why}".encode() in state for state in reasons)
 
 
 @pytest.mark.parametrize(
