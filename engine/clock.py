@@ -19,13 +19,23 @@ process's identical decision conflicts and is dropped; ticket-driven reactions c
 ticket version they reflect and at-risk and breach are flags on the clock, so replaying
 the log after a crash records nothing twice. The tracking position (the library's
 tracking recorder, a small SQLite file in the data directory) only saves re-reading.
+
+While catching up, the reactions of different tickets are decided one by one, as above,
+and appended together (one commit) at the end of a batch of the log, or sooner when
+``group_size`` are waiting, a ticket comes up again or something else must be recorded
+first: the log holds the same events in the same order. If that append conflicts, none
+of it is recorded and each ticket's reaction is decided again on a fresh load and
+appended alone, as it would have been. The position moves past a reaction only once it
+is recorded.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -36,10 +46,12 @@ from eventsourcing.persistence import (
     IntegrityError,
     Notification,
     OperationalError,
+    Recording,
     Tracking,
     TrackingRecorder,
 )
 from eventsourcing.popo import POPOTrackingRecorder
+from pydantic import AwareDatetime, TypeAdapter
 
 from engine.application import TicketingApp
 from engine.domain import assignment as asg
@@ -49,16 +61,21 @@ from engine.domain import escalation as esc
 from engine.domain import routing, sla
 from engine.domain import ticket as tk
 from engine.domain.base import CommandMeta, DomainError, DomainEvent, derived_id
+from engine.envelope import decode_envelope
 from engine.sla_service import SlaConfig
 
 log = logging.getLogger("ticketing.clock")
 
 ACTOR = "system:sla-clock"
+_INSTANT = TypeAdapter(AwareDatetime)  # an event's occurred_at, validated as the event does
 TRACKING_NAME = "sla-clock"
 TRACKING_FILE = "clock.sqlite"
 NAMESPACE = UUID("0c2d7a51-4b8e-4f5e-9a77-3f1e2b6d9c40")
 MAX_ATTEMPTS = 8
 RETRY_DEFERRED_EVERY = timedelta(minutes=1)
+# Reactions appended together at most: fewer commits, while each append (it holds the
+# store's writer lock) stays short next to the API's.
+GROUP_SIZE = 16
 
 TICKET_TOPICS = frozenset(
     {
@@ -107,6 +124,16 @@ def _no_reaction(clock: sla.SlaClock | None) -> list[DomainEvent]:
     return []
 
 
+@dataclass(frozen=True)
+class _Decided:
+    """A ticket's reaction, decided on a fresh load but not appended yet."""
+
+    ticket_id: UUID
+    events: list[DomainEvent]
+    redo: Callable[[], int]  # decide again on a fresh load and append alone
+    label: str  # what the reaction is to, for the log
+
+
 class RetryLaterError(Exception):
     """A decision kept conflicting or the store is busy: stop here, retry from here later."""
 
@@ -130,6 +157,7 @@ class SlaClockProcess:
         *,
         name: str = TRACKING_NAME,
         batch_size: int = 500,
+        group_size: int = GROUP_SIZE,
     ) -> None:
         self.app = app
         self.now = now
@@ -137,9 +165,13 @@ class SlaClockProcess:
         self.tracking = tracking if tracking is not None else POPOTrackingRecorder()
         self.name = name
         self.batch_size = batch_size
+        self.group_size = group_size
         self.position = self.tracking.max_tracking_id(name) or 0
         # Clocks that may still fall due, by ticket; tickets waiting for an agent.
         self.clocks: dict[UUID, sla.SlaClock] = {}
+        # Each remembered clock's next deadline (clocks are immutable), in the same order,
+        # so a tick does not work it out again for every clock.
+        self._deadlines: dict[UUID, datetime | None] = {}
         self.deferred: dict[UUID, UUID] = {}  # ticket id -> the RoutingDeferred's event id
         # Agents and routing cursors, loaded once and then folded from the log as it is
         # read: a stale state is caught by the next append's optimistic concurrency (every
@@ -148,6 +180,13 @@ class SlaClockProcess:
         self._cursors: dict[str, routing.RoutingCursor] = {}
         self._agents_changed = False
         self._last_retry: datetime | None = None
+        # Decided reactions of distinct tickets, appended together by ``_flush``, and the
+        # last notification read before them; notification ids of our own clock events
+        # (indexed when saved, so reading them back changes nothing).
+        self._decided: list[_Decided] = []
+        self._decided_tickets: set[UUID] = set()
+        self._decided_until = 0
+        self._own: set[int] = set()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._warm_up()
@@ -182,9 +221,15 @@ class SlaClockProcess:
             try:
                 for notification in batch:
                     self._process(notification)
-                    self.position = notification.id
+                    if self._decided:
+                        self._decided_until = notification.id
+                    else:
+                        self.position = notification.id
                     read += 1
+                self._flush()
             finally:
+                self._decided.clear()  # not recorded: decided again from the position
+                self._decided_tickets.clear()
                 self._save_position()
             if len(batch) < self.batch_size:
                 return read
@@ -203,6 +248,9 @@ class SlaClockProcess:
     def _process(self, notification: Notification) -> None:
         topic = notification.topic
         if topic not in RELEVANT:
+            return
+        if notification.id in self._own:
+            self._own.discard(notification.id)
             return
         event = self._decode(notification)
         self._index(event)
@@ -281,8 +329,10 @@ class SlaClockProcess:
             return
         if clock.phase in ("resolved", "stopped"):
             self.clocks.pop(clock.ticket_id, None)
+            self._deadlines.pop(clock.ticket_id, None)
         else:
             self.clocks[clock.ticket_id] = clock
+            self._deadlines[clock.ticket_id] = sla.next_deadline(clock)
 
     # --- reacting to ticket events -----------------------------------------------------
 
@@ -299,7 +349,8 @@ class SlaClockProcess:
             command = self._command_for(event, clock)
             return sla.decide(clock, command, meta) if command is not None else []
 
-        self._decide_and_save(ticket_id, decide, until=event.occurred_at, meta=meta)
+        label = f"{event.type_name} of ticket {ticket_id}"
+        self._decide(ticket_id, decide, event.occurred_at, meta, label)
 
     def _command_for(
         self, event: DomainEvent, clock: sla.SlaClock | None
@@ -339,8 +390,16 @@ class SlaClockProcess:
         return None
 
     def _opened_at(self, ticket_id: UUID, default: datetime) -> datetime:
-        first = self.app._events(ticket_id, 1)
-        return first[0].occurred_at if first else default
+        """When the ticket's first event happened, read from its envelope alone (the rest
+        of the event, personal data included, is not needed), as the event reads it."""
+        first = self.app.recorder.select_events(ticket_id, lte=1)
+        if not first:
+            return default
+        try:
+            written = decode_envelope(first[0].state)["occurred_at"]
+            return _INSTANT.validate_json(json.dumps(written), strict=True)
+        except ValueError:  # not readable so: refused as a full read refuses it
+            return self.app._events(ticket_id, 1)[0].occurred_at
 
     # --- falling due -------------------------------------------------------------------
 
@@ -351,8 +410,8 @@ class SlaClockProcess:
         appended = 0
         due = [
             ticket_id
-            for ticket_id, clock in self.clocks.items()
-            if (deadline := sla.next_deadline(clock)) is not None and deadline <= now
+            for ticket_id, deadline in self._deadlines.items()
+            if deadline is not None and deadline <= now
         ]
         for ticket_id in due:
             clock = self.clocks[ticket_id]
@@ -375,6 +434,54 @@ class SlaClockProcess:
             log.warning("clock: ticket %s: %s", ticket_id, error)
             return 0
 
+    def _decide(
+        self,
+        ticket_id: UUID,
+        decide: Callable[[sla.SlaClock | None], list[DomainEvent]],
+        until: datetime,
+        meta: CommandMeta,
+        label: str,
+    ) -> None:
+        """As ``_decide_and_save``, but the append waits for ``_flush`` (one commit for the
+        reactions of many tickets)."""
+        if ticket_id in self._decided_tickets:
+            self._flush()  # decide on what the earlier reaction recorded
+        clock = self.config.clock(ticket_id)
+        events, due = self._plan(clock, decide, until, meta)
+        if not events:
+            self._remember(clock)
+            return
+        escalations = self._escalations(ticket_id, due, meta) if due else []
+        redo = partial(self._decide_and_save, ticket_id, decide, until, meta)
+        self._decided.append(_Decided(ticket_id, [*events, *escalations], redo, label))
+        self._decided_tickets.add(ticket_id)
+        if len(self._decided) >= self.group_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Append the decided reactions in one append; on a conflict decide each again."""
+        decided, self._decided = self._decided, []
+        self._decided_tickets.clear()
+        if not decided:
+            return
+        try:
+            self._saved(self.app.save(*(e for d in decided for e in d.events)))
+        except IntegrityError:
+            # Nothing was recorded: each reaction again, alone, on a fresh load.
+            for d in decided:
+                try:
+                    d.redo()
+                except DomainError as error:
+                    log.warning("clock: %s: %s", d.label, error)
+        self.position = max(self.position, self._decided_until)
+
+    def _saved(self, recordings: list[Recording[UUID]]) -> None:
+        for recording in recordings:
+            event = recording.domain_event
+            if isinstance(event, sla.SlaClockEvent):
+                self._index_clock(event)
+                self._own.add(recording.notification.id)
+
     def _decide_and_save(
         self,
         ticket_id: UUID,
@@ -392,13 +499,12 @@ class SlaClockProcess:
                 self._remember(clock)
                 return 0
             escalations = self._escalations(ticket_id, due, meta) if due else []
+            self._flush()  # what was decided before is recorded first
             try:
-                self.app.save(*events, *escalations)
+                recordings = self.app.save(*events, *escalations)
             except IntegrityError:
                 continue  # Someone recorded first: look again.
-            for event in events:
-                if isinstance(event, sla.SlaClockEvent):
-                    self._index_clock(event)
+            self._saved(recordings)
             return 1
         raise RetryLaterError(f"the SLA clock of ticket {ticket_id} keeps conflicting")
 
@@ -482,14 +588,26 @@ class SlaClockProcess:
     # --- routing ------------------------------------------------------------------------
 
     def _on_queued(self, event: asg.AssignedToQueue) -> None:
+        if self.config.routing_policy(event.queue).policy == "manual":
+            return  # Routed by hand (indexing this event dropped any deferral of the ticket).
         assignment = self.app.assignment(event.ticket_id)
         if assignment.version != event.originator_version or assignment.agent_id is not None:
             return  # Superseded: assigned by hand, moved on, or already routed.
-        self._route(event.ticket_id, event.event_id, record_deferral=True)
+        self._route(event.ticket_id, event.event_id, record_deferral=True, loaded=assignment)
 
-    def _route(self, ticket_id: UUID, causation_id: UUID, record_deferral: bool) -> int:
+    def _route(
+        self,
+        ticket_id: UUID,
+        causation_id: UUID,
+        record_deferral: bool,
+        loaded: asg.Assignment | None = None,
+    ) -> int:
+        if ticket_id in self._decided_tickets:
+            self._flush()  # decide on what the ticket's reaction recorded
         for _ in range(MAX_ATTEMPTS):
-            assignment = self.app.assignment(ticket_id)
+            # The first attempt may use the assignment the caller has just loaded.
+            assignment = loaded if loaded is not None else self.app.assignment(ticket_id)
+            loaded = None
             queue = assignment.queue
             if queue is None or assignment.agent_id is not None:
                 self.deferred.pop(ticket_id, None)
@@ -518,6 +636,7 @@ class SlaClockProcess:
                 causation_id=causation_id,
             )
             events = routing.route(decision, assignment, agents, cursor, meta)
+            self._flush()  # what was decided before is recorded first
             try:
                 self.app.save(*events)
             except IntegrityError:

@@ -175,6 +175,11 @@ class QueueProjection(ViewProjection):
         self.clocks = RowCache("sla_clocks", "ticket_id", CLOCK_COLUMNS, max_rows=cache_rows)
         self.caches = (self.tickets, self.agents, self.queues, self.clocks)
         self._erasures = 0
+        # Parsed clocks by ticket, each with the text it was stored as: a clock is
+        # parsed again only when its row's text is not that very string (read back
+        # from the file, after a reset or an eviction). Bounded like the row caches.
+        self._parsed: dict[str, tuple[str, sla.SlaClock]] = {}
+        self._max_parsed = max(1, cache_rows)
         if view.created:
             for cache in self.caches:
                 cache.track_all_keys()
@@ -314,7 +319,7 @@ class QueueProjection(ViewProjection):
         the clock's recorded facts on the ticket row."""
         ticket_id = str(r["data"]["ticket_id"])
         stored = self.clocks.edit(self.cur, ticket_id)
-        before = None if stored is None else sla.SlaClock.model_validate_json(stored["clock"])
+        before = None if stored is None else self._parsed_clock(ticket_id, stored["clock"])
         # The record's data is already upcast: validate it as the current schema version.
         current = EVENT_TYPES[r["type"]].schema_version
         clock = sla.evolve(before, from_envelope({**r, "schema_version": current}))
@@ -322,8 +327,23 @@ class QueueProjection(ViewProjection):
             return  # an event before the clock started changes nothing
         if stored is None:
             stored = self.clocks.add(self.cur, {"ticket_id": ticket_id, "clock": ""})
-        stored["clock"] = clock.model_dump_json()
+        text = stored["clock"] = clock.model_dump_json()
+        self._keep_parsed(ticket_id, text, clock)
         _apply_facts(self._assignment(r), sla.facts(clock))
+
+    def _parsed_clock(self, ticket_id: str, text: str) -> sla.SlaClock:
+        known = self._parsed.get(ticket_id)
+        if known is not None and known[0] is text:
+            return known[1]
+        return sla.SlaClock.model_validate_json(text)
+
+    def _keep_parsed(self, ticket_id: str, text: str, clock: sla.SlaClock) -> None:
+        parsed = self._parsed
+        parsed.pop(ticket_id, None)
+        if len(parsed) >= self._max_parsed:
+            for key in list(parsed)[: max(1, self._max_parsed // 10)]:
+                del parsed[key]  # the oldest tenth (dicts keep insertion order)
+        parsed[ticket_id] = (text, clock)
 
     def _subject_erased(self, r: EventRecord) -> None:
         """Blank the subject's personal data here too, as reading it now would."""
@@ -392,5 +412,6 @@ class QueueProjection(ViewProjection):
 
     def reset(self) -> None:
         self._erasures = 0
+        self._parsed.clear()
         for cache in self.caches:
             cache.reset()
