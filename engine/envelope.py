@@ -38,7 +38,7 @@ from engine.domain import events as _events  # noqa: F401  (registers every even
 from engine.domain.base import EVENT_TYPES, DomainEvent
 from engine.integrity.chain import envelope_hash
 from engine.integrity.keystore import KeyStore
-from engine.integrity.personal import seal, unseal
+from engine.integrity.personal import is_encrypted, seal, unseal
 from engine.jsonbytes import compact_json
 
 ENVELOPE_KEYS = (
@@ -122,6 +122,9 @@ def from_envelope(envelope: dict[str, Any], keys: KeyStore | None = None) -> Dom
     data = envelope["data"]
     if not isinstance(data, dict):
         raise EnvelopeError("data is not a JSON object")
+    for name, value in data.items():
+        if is_encrypted(value) and name not in cls.personal_fields:
+            raise EnvelopeError(f"{type_name}: {name} is sealed but is no personal field")
     try:
         data = cls.upcast(unseal(keys, dict(data)), version)
         fields = {

@@ -29,6 +29,20 @@ from engine.projections.records import EventRecord, from_domain_event
 from engine.projections.store import UPSTREAM, ViewSchema, ViewStore, ViewStoreError
 
 Handler = Callable[[EventRecord], None]
+
+
+class RecordNotAppliedError(ViewStoreError):
+    """A view's handler failed on the record at ``position`` (names the view, the record
+    and why): the batch is rolled back, and the runner applies the records before it."""
+
+    def __init__(self, view: object, record: EventRecord, problem: BaseException) -> None:
+        super().__init__(
+            f"{view}: notification {record['position']} ({record['type']}) cannot be "
+            f"applied: {type(problem).__name__}: {problem}"
+        )
+        self.position = record["position"]
+
+
 CACHE_ROWS = 20_000
 """Rows a view keeps in memory per table between batches (more: faster rebuilds)."""
 
@@ -103,6 +117,11 @@ class ViewProjection(Projection[ViewStore], ABC):
             self.reset()
             raise
 
+    @property
+    def lost(self) -> bool:
+        """A batch failed while rows were held: this view cannot go on (rebuild it)."""
+        return self._lost
+
     def committed(self) -> None:
         """Called after each committed batch (outside its transaction)."""
 
@@ -131,7 +150,10 @@ class ViewProjection(Projection[ViewStore], ABC):
                 for record in records:
                     handler = handlers.get(record["type"])
                     if handler is not None:
-                        handler(record)
+                        try:
+                            handler(record)
+                        except (KeyError, TypeError, ValueError, AttributeError) as e:
+                            raise RecordNotAppliedError(self.view.path, record, e) from e
                 self.flush(cur)
         except BaseException:
             self._lost = self.holding  # held rows were dropped with the caches

@@ -20,12 +20,17 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from eventsourcing.persistence import ApplicationRecorder, Tracking
+from eventsourcing.persistence import ApplicationRecorder, Notification, Tracking
 
 from engine.domain.base import EVENT_TYPES
 from engine.projections.progress import Meter, ProgressFn
-from engine.projections.projection import ViewProjection
-from engine.projections.records import EventRecord, decode
+from engine.projections.projection import RecordNotAppliedError, ViewProjection
+from engine.projections.records import (
+    EventRecord,
+    UnreadableRecordError,
+    check_type,
+    decode,
+)
 from engine.projections.store import TrackingConflictError
 
 log = logging.getLogger(__name__)
@@ -43,12 +48,28 @@ def read_batch(
     ignored: frozenset[str],
 ) -> Batch | None:
     """The notifications after ``start`` (at most ``upto``); those whose topic names an
-    event type no view reads are not even decoded."""
+    event type no view reads are not even decoded. A batch ends before an unreadable
+    record; ``UnreadableRecordError`` (naming its position) when it is the first."""
     notifications = recorder.select_notifications(
         start=start, limit=batch_size, stop=upto, inclusive_of_start=False
     )
     if not notifications:
         return None
+    while True:
+        try:
+            return _decoded(notifications, ignored)
+        except UnreadableRecordError as e:
+            # Apply what comes before the unreadable record; the next batch starts with it.
+            before = [n for n in notifications if n.id < e.position]
+            if not before:
+                raise
+            notifications = before
+
+
+def _decoded(notifications: Sequence[Notification], ignored: frozenset[str]) -> Batch:
+    for n in notifications:
+        if n.topic in ignored:
+            check_type(n)  # not decoded: only checked to be what its topic says
     records = decode([n for n in notifications if n.topic not in ignored])
     return len(notifications), notifications[-1].id, records
 
@@ -56,14 +77,26 @@ def read_batch(
 def apply_batch(projections: Sequence[ViewProjection], start: int, batch: Batch) -> None:
     """Apply a batch read after ``start`` to every view that has not applied it yet; each
     view's position moves to the batch's last notification, whether or not the view
-    reads any of its events."""
+    reads any of its events. A view whose handler fails on a record
+    (``RecordNotAppliedError``, raised once every view had the batch) stops just before it."""
     _, last, records = batch
+    failed: RecordNotAppliedError | None = None
     for projection in projections:
         position = projection.position
         if position >= last:
             continue
         todo = records if position <= start else [r for r in records if r["position"] > position]
-        projection.process_batch(todo, Tracking(projection.upstream, last))
+        try:
+            projection.process_batch(todo, Tracking(projection.upstream, last))
+        except RecordNotAppliedError as e:
+            # Apply what comes before the record the view failed on, and stop there (the
+            # other views go on with the batch).
+            if not projection.lost and e.position - 1 > position:
+                before = [r for r in todo if r["position"] < e.position]
+                projection.process_batch(before, Tracking(projection.upstream, e.position - 1))
+            failed = failed or e
+    if failed is not None:
+        raise failed
 
 
 def ignored_types(projections: Sequence[ViewProjection]) -> frozenset[str]:

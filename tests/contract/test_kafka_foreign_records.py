@@ -62,7 +62,7 @@ def _producible(record: KafkaRecord) -> KafkaRecord:
 
 
 # Records the store cannot place, and envelopes the views cannot read under a topic
-# they read (a topic no view reads is skipped: see the strict xfail in the unit tests).
+# they read (under a topic no view reads, only the type is checked: see the unit tests).
 UNPLACEABLE = FOREIGN.map(_producible).filter(_refused)
 UNREADABLE = malformed(VIEWS_CHECK).filter(
     lambda r: r.must_fail and r.topic not in topics_no_view_reads()

@@ -64,8 +64,8 @@ def history() -> tuple[Notification, ...]:
 
 @functools.cache
 def topics_no_view_reads() -> frozenset[str]:
-    """Known event types no view reads: the views' runner does not decode their records
-    (see the xfail about foreign records under such a topic)."""
+    """Known event types no view reads: the views' runner only checks that their records
+    are envelopes of the type their topic names (``records.check_type``)."""
     with tempfile.TemporaryDirectory() as tmp:
         views = Views(POPOApplicationRecorder(), Path(tmp))
         try:
@@ -162,7 +162,7 @@ OTHER_NOTATION_TIME = st.sampled_from(["+00:00", "+01:00", "-05:30"])
 # Values of the wrong JSON type for a field of each kind, none of which a lenient
 # parser would turn into a right value. The "lax" ones are what it would (a number for
 # a timestamp, "1" or true for an integer, a uuid in another notation): the contract
-# refuses those too, but the mapper reads them today (see the xfail).
+# refuses those too, and so does the mapper (it validates strictly).
 def _not_number(text: str) -> bool:
     try:
         float(text)
@@ -251,7 +251,7 @@ BROKEN = (
     "extra-key",
 )  # fmt: skip
 LAX = ("lax-int", "lax-time", "lax-uuid", "aggregate-type", "hash-type", "data-lax")
-# What the views' decoder checks today (engine/projections/records.py): see the xfails.
+# Damage the views' decoder refuses under a topic a view reads (records.py).
 VIEWS_CHECK = (
     "delete-read", "unknown-type", "schema-version", "bad-time-not-empty", "other-time", "hash",
 )  # fmt: skip

@@ -3,8 +3,8 @@
 it with its one documented error, which says where; views stop at a record they cannot
 read, name its position, and hold exactly what a rebuild of the log before it gives.
 
-Known gaps are pinned by strict xfails (a fix turns them into failures that ask for the
-marker to go): the proposed fixes are in the issue #7 report.
+A known gap is pinned by a strict xfail (a fix turns it into a failure that asks for the
+marker to go); the gaps issue #7 reported are fixed, so none is pinned now.
 """
 
 from __future__ import annotations
@@ -191,13 +191,6 @@ def test_the_views_decoder_refuses_what_it_cannot_read(record: Malformed) -> Non
         _agrees_with_the_mapper(record, decoded)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="records.py: the fast path checks only type, schema_version, aggregate_id, "
-    "occurred_at and that data exists, so envelopes missing other fields, with fields of "
-    "the wrong type or with bad data reach the views: fix proposed in the #7 report",
-)
 @FAST
 @given(record=malformed() | malformed(LAX, max_steps=1))
 @example(record=Malformed("delete", b"", "", True)).via("an envelope without actor")
@@ -216,12 +209,6 @@ def test_the_views_decoder_reads_exactly_what_the_mapper_reads(record: Malformed
         _agrees_with_the_mapper(record, decoded)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="records.py: _Clock starts with text '' and 0 us, so an empty occurred_at is "
-    "read as the epoch without being parsed: fix proposed in the #7 report",
-)
 def test_the_views_decoder_does_not_read_an_empty_timestamp_as_the_epoch() -> None:
     n = history()[0]
     env = json.loads(n.state)
@@ -301,25 +288,11 @@ def test_views_stop_at_a_record_they_cannot_read_and_hold_exactly_the_log_before
         _stops_at(record, at, batch, Path(tmp), runner=runner)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="runner.py: a batch that holds an unreadable record is not applied at all, so "
-    "the views stop at the batch's start, up to batch_size - 1 records before the bad "
-    "one: fix proposed in the #7 report",
-)
 def test_views_apply_every_record_before_the_unreadable_one(tmp_path: Path) -> None:
     record = Malformed("binary", b"\x00 not json", "TicketOpened", True)
     assert _stops_at(record, at=25, batch=10, tmp=tmp_path, runner=False) == 25
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # DID NOT RAISE
-    reason="runner.py: read_batch does not decode records whose stored topic names a type "
-    "no view reads, so a foreign record under such a topic (a Kafka type header) is skipped "
-    "silently, even when its envelope is a TicketOpened: fix proposed in the #7 report",
-)
 @pytest.mark.parametrize("what", ["garbage", "a ticket event"])
 def test_views_do_not_skip_a_record_under_a_topic_no_view_reads(what: str, tmp_path: Path) -> None:
     opened = next(n for n in history() if n.topic == "TicketOpened")

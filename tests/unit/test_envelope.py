@@ -223,6 +223,29 @@ def test_personal_fields_are_not_stored_in_clear_when_sealing() -> None:
     assert b"Printer on fire" not in EnvelopeMapper(MemoryKeyStore()).to_stored_event(event).state
 
 
+def test_a_sealed_value_is_read_only_in_a_personal_field() -> None:
+    keys = MemoryKeyStore()
+    sealed = json.loads(
+        EnvelopeMapper(keys).to_stored_event(sample("TicketOpened", requester_id="r1")).state
+    )
+    assert "$enc" in sealed["data"]["title"]  # personal: sealed, and read back
+    assert read_json_with(sealed, keys).title  # type: ignore[attr-defined]
+    # The same sealed object in a field that is not personal is no event of ours.
+    sealed["data"]["category"] = sealed["data"]["title"]
+    with pytest.raises(EnvelopeError, match="category is sealed"):
+        read_json_with(sealed, keys)
+
+
+def read_json_with(envelope: dict[str, Any], keys: MemoryKeyStore) -> DomainEvent:
+    record = StoredEvent(
+        originator_id=UUID(envelope["aggregate_id"]),
+        originator_version=envelope["aggregate_version"],
+        topic=envelope["type"],
+        state=json.dumps(envelope).encode(),
+    )
+    return EnvelopeMapper(keys).to_domain_event(record)  # type: ignore[return-value]
+
+
 # --- reading bad records -----------------------------------------------------------
 
 

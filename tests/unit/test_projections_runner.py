@@ -25,7 +25,7 @@ from eventsourcing.popo import POPOApplicationRecorder
 
 from engine.domain.base import DomainError
 from engine.projections import VIEW_NAMES, RebuildRunningError, Views
-from engine.projections.projection import ViewProjection
+from engine.projections.projection import RecordNotAppliedError, ViewProjection
 from engine.projections.queue_view import QueueProjection
 from engine.projections.runner import step
 from engine.projections.simulation import Desk
@@ -152,6 +152,41 @@ def test_a_failure_mid_batch_applies_nothing_and_a_retry_applies_once(
     assert queue.position == position
 
     # Check the retry applies every event once: same views as a fresh build.
+    queue._handlers["TicketTriaged"] = handler
+    views.catch_up()
+    fresh = Views(recorder, tmp_path / "fresh")
+    fresh.catch_up()
+    assert dumps(views) == dumps(fresh)
+    views.close()
+    fresh.close()
+
+
+def test_a_record_a_handler_fails_on_is_named_and_the_view_stops_just_before_it(
+    desk: Desk, recorder: ApplicationRecorder, tmp_path: Path
+) -> None:
+    views = Views(recorder, tmp_path / "live", batch_size=40, bulk_batch_size=40)
+    views.catch_up()
+    more(desk, 60, seed=12)
+    queue = views._live["queue"]
+    handler = queue._handlers["TicketTriaged"]
+    seen: list[int] = []
+
+    def failing(record: Any) -> None:
+        seen.append(record["position"])
+        if record["position"] in seen[2:3]:  # the third it sees, every time
+            raise KeyError("ticket")  # as a handler missing a row would
+        handler(record)
+
+    queue._handlers["TicketTriaged"] = failing
+    with pytest.raises(RecordNotAppliedError, match="TicketTriaged"):
+        step(recorder, [queue], 40)
+    bad = seen[2]
+    assert queue.position == bad - 1
+    with pytest.raises(RecordNotAppliedError, match=f"notification {bad} \\(TicketTriaged\\)"):
+        step(recorder, [queue], 40)
+    assert queue.position == bad - 1
+
+    # Once the handler reads it, the view goes on: the same as a fresh build.
     queue._handlers["TicketTriaged"] = handler
     views.catch_up()
     fresh = Views(recorder, tmp_path / "fresh")
