@@ -78,6 +78,9 @@ def test_only_an_admin_revokes_and_bad_requests_say_why(server: ServerProcess, c
     assert_problem(
         cast.admin.post(f"/api-keys/{uuid.uuid4()}/revoke", {"reason": "no such key"}), 404
     )
+    ticket = cast.requester.open_ticket(queue=cast.queue)
+    assert_problem(cast.admin.post(f"/api-keys/{ticket}/revoke", {"reason": "a ticket"}), 404)
+    assert_problem(cast.admin.get(f"/escalations/{ticket}"), 404)
     missing = cast.admin.post(f"/api-keys/{credential}/revoke", {})
     assert_problem(missing, 422)
     assert "reason" in missing.text

@@ -560,3 +560,17 @@ def test_details_show_the_state_now_and_at_a_version(w: DeskWorld) -> None:
 def test_an_unknown_ticket_is_not_found(w: DeskWorld) -> None:
     with pytest.raises(NotFoundError):
         w.desk.start(w.lead, uuid4())
+
+
+def test_an_id_of_another_kind_of_aggregate_is_not_found(w: DeskWorld) -> None:
+    # A ticket's id asked for as an escalation, agent or API key (and an agent's as a
+    # ticket) is a 404, not a fold of the wrong stream.
+    t = w.open()
+    for lookup in (
+        lambda: w.app.escalation(t),
+        lambda: w.app.agent(t),
+        lambda: w.desk.revoke_key(w.admin, t, "wrong id"),
+        lambda: w.desk.comment(w.lead, w.ann.agent_id, uuid4(), "hello", False),
+    ):
+        with pytest.raises(NotFoundError):
+            lookup()
