@@ -145,7 +145,7 @@ def test_scripted_day_on_kafka(kafka_bootstrap: str, tmp_path: Path) -> None:
 
 
 def test_seeded_simulation(tmp_path: Path) -> None:
-    from eventsourcing.sqlite import SQLiteApplicationRecorder
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
     from engine.projections.simulation import Desk
 
