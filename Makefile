@@ -27,7 +27,7 @@ run: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check engine api
+	$(BIN)/ruff format --check engine api cli
 
 typecheck: install
 	$(BIN)/mypy

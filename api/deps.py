@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from engine.application import Idempotency
+from engine.app.application import Idempotency
+from engine.app.desk import Desk
+from engine.app.permissions import Principal
 from engine.bootstrap import Runtime
-from engine.desk import Desk
-from engine.policy import Principal
 
 MAX_IDEMPOTENCY_KEY = 200
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 
 from api.schemas import CommandPublic
-from engine.results import CommandResult
+from engine.app.results import CommandResult
 
 
 def command_response(result: CommandResult) -> JSONResponse:

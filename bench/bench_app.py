@@ -1,6 +1,6 @@
 """Commands per second through the application layer, against the raw library.
 
-Ours: ``engine.desk.Desk`` built by ``engine.bootstrap.build_runtime`` (the server's
+Ours: ``engine.app.desk.Desk`` built by ``engine.bootstrap.build_runtime`` (the server's
 composition root, views off) on the embedded SQLite store. Each ticket goes through
 six commands: open (3 events: opened, triaged, routed to a queue), assign to an agent
 (2: assignment, agent load), start (1), comment (1), resolve (2: resolved, agent load),
@@ -55,12 +55,12 @@ EVENTS_PER_TICKET = 10
 def run_ours(
     workdir: Path, tickets: int, idempotent: bool, label: str, kafka: str | None
 ) -> dict[str, float]:
-    from engine.application import Idempotency
+    from engine.app.application import Idempotency
+    from engine.app.permissions import Principal
     from engine.bootstrap import build_runtime
     from engine.domain.directory import Role
     from engine.domain.priority import Level
     from engine.domain.ticket import Channel, OpenTicket
-    from engine.policy import Principal
     from engine.settings import Settings
 
     store: dict[str, Any] = {}

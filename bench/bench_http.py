@@ -1,6 +1,6 @@
 """Commands per second and p50/p99 latency over HTTP, 16 concurrent clients.
 
-Ours: one ``python -m engine.cli serve`` process (uvicorn, embedded SQLite, views and
+Ours: one ``python -m cli.main serve`` process (uvicorn, embedded SQLite, views and
 SLA clock in process, as an operator starts it); then with the views off; then with
 views and clock off (the API and the store alone); then on Kafka (the Tansu test broker
 or KAFKA_BOOTSTRAP_SERVERS, unless --no-kafka). Scenarios:
@@ -382,7 +382,7 @@ def bench_ours(
     command = [
         sys.executable,
         "-m",
-        "engine.cli",
+        "cli.main",
         "serve",
         "--data-dir",
         str(data),

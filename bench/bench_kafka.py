@@ -39,8 +39,8 @@ from eventsourcing.utils import Environment  # noqa: E402
 from kafka import KafkaAdminClient, KafkaProducer  # noqa: E402
 
 from bench import Progress, machine, note, percentiles, write_result  # noqa: E402
-from engine.stores.kafka_codec import EventRow, event_record  # noqa: E402
-from engine.stores.kafka_topic import EVENT_TOPIC_CONFIGS  # noqa: E402
+from engine.stores.kafka.codec import EventRow, event_record  # noqa: E402
+from engine.stores.kafka.topic import EVENT_TOPIC_CONFIGS  # noqa: E402
 from tests.support.kafka_broker import TansuBroker, start_tansu  # noqa: E402
 
 AIM = 0.5

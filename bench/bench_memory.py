@@ -40,9 +40,9 @@ from bench import ROOT, Progress, machine, note, percentiles, write_result
 from engine.domain.base import DomainEvent
 from engine.domain.priority import Level
 from engine.domain.ticket import Channel
-from engine.envelope import EnvelopeMapper
 from engine.integrity.keystore import SQLiteKeyStore
-from engine.projections.simulation import Desk
+from engine.stores.envelope import EnvelopeMapper
+from tests.support.simulation import Desk
 
 ADMIN_KEY = "bench-admin-key-0123456789abcdefghij"
 AIM_MB = 500.0
@@ -157,7 +157,7 @@ def free_port() -> int:
 
 
 class Serve:
-    """``python -m engine.cli serve`` on a data directory, stopped by its pid."""
+    """``python -m cli.main serve`` on a data directory, stopped by its pid."""
 
     def __init__(self, data_dir: Path, log: Path) -> None:
         self.port = free_port()
@@ -167,7 +167,7 @@ class Serve:
         command = [
             sys.executable,
             "-m",
-            "engine.cli",
+            "cli.main",
             "serve",
             "--data-dir",
             str(data_dir),

@@ -44,8 +44,9 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore  # n
 from engine.domain.priority import Level  # noqa: E402
 from engine.domain.ticket import Channel  # noqa: E402
 from engine.integrity.keystore import MemoryKeyStore  # noqa: E402
-from engine.projections import Views, records  # noqa: E402
-from engine.projections.simulation import Desk  # noqa: E402
+from engine.projections import Views  # noqa: E402
+from engine.projections.kit import records  # noqa: E402
+from tests.support.simulation import Desk  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 QUEUES = ("service-desk", "network", "hardware", "access", "applications")

@@ -19,15 +19,15 @@ from uuid import uuid4
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from engine.application import TicketingApp, hash_key, new_api_key
-from engine.auditing import record_checkpoint
-from engine.clock import start_clock
-from engine.desk import Desk
+from engine.app.application import TicketingApp, hash_key, new_api_key
+from engine.app.desk import Desk
+from engine.app.permissions import Principal
 from engine.domain import directory as dirs
 from engine.domain.base import CommandMeta, EventFactory
+from engine.integrity.audit import record_checkpoint
 from engine.integrity.checkpoint import Signer
 from engine.integrity.keystore import SQLiteKeyStore
-from engine.policy import Principal
+from engine.processes.sla_clock import start_clock
 from engine.settings import Settings
 
 log = logging.getLogger("ticketing")

@@ -16,7 +16,7 @@ from api.schemas import (
     ReasonRequired,
     VendorReferenceCreate,
 )
-from engine.results import EscalationDetails
+from engine.app.results import EscalationDetails
 
 router = APIRouter(prefix="/escalations", tags=["escalations"], responses=COMMAND_RESPONSES)
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import DeskDep, IdempotencyDep, PrincipalDep, RuntimeDep
 from api.responses import COMMAND_RESPONSES, command_response
 from api.schemas import CommandPublic, ErasureRequest
-from engine.policy import authorize
+from engine.app.permissions import authorize
 
 router = APIRouter(tags=["integrity"], responses=COMMAND_RESPONSES)
 

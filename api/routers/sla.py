@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_val
 from api.deps import IdempotencyDep, PrincipalDep, RuntimeDep
 from api.responses import COMMAND_RESPONSES, command_response
 from api.schemas import Body, CommandPublic, Name, QueueName, Reason
+from engine.app.sla_service import SlaService
 from engine.domain import availability as av
 from engine.domain import sla
 from engine.domain.assignment import RoutingPolicy
@@ -22,7 +23,6 @@ from engine.domain.calendar import BusinessCalendar
 from engine.domain.escalation import EscalationKind, TargetType
 from engine.domain.priority import Priority
 from engine.domain.sla import SlaTarget, SlaView
-from engine.sla_service import SlaService
 
 router = APIRouter(tags=["service levels"], responses=COMMAND_RESPONSES)
 Minutes = Annotated[int, Field(ge=1, le=60 * 24 * 366)]

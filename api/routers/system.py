@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import PrincipalDep, RuntimeDep
-from engine.jsonschema import all_schemas
-from engine.policy import authorize
+from engine.app.permissions import authorize
+from engine.stores.jsonschema import all_schemas
 
 router = APIRouter(tags=["system"])
 

@@ -27,8 +27,8 @@ from api.schemas import (
     TicketCreate,
     TriageRequest,
 )
+from engine.app.results import TicketDetails
 from engine.domain.ticket import OpenTicket
-from engine.results import TicketDetails
 
 router = APIRouter(prefix="/tickets", tags=["tickets"], responses=COMMAND_RESPONSES)
 

@@ -17,12 +17,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, RuntimeDep
-from engine.auditing import digest_trailer
+from engine.app.permissions import Principal, authorize, may
 from engine.bootstrap import Runtime
 from engine.domain.base import NotFoundError, PermissionDeniedError
 from engine.domain.directory import Role
-from engine.policy import Principal, authorize, may
-from engine.projections.models import (
+from engine.integrity.audit import digest_trailer
+from engine.projections.kit.models import (
     AgentReport,
     AgentWorkload,
     HistoryEntry,

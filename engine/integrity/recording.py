@@ -9,9 +9,9 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import EventStore, Notification, Recording, StoredEvent
 
+from engine.app.streams import StreamCache
 from engine.domain.base import DomainEvent
-from engine.envelope import EnvelopeMapper, decode_envelope
-from engine.streams import StreamCache
+from engine.stores.envelope import EnvelopeMapper, decode_envelope
 
 
 class ChainedEventStore(EventStore[UUID]):

@@ -5,10 +5,10 @@ Start at ``Views``; docs/metrics.md defines the report metrics.
 
 from __future__ import annotations
 
-from engine.projections.catalog import RebuildRunningError
-from engine.projections.cursor import InvalidCursorError
-from engine.projections.export import Export, ExportFormat
-from engine.projections.models import (
+from engine.projections.audit.export import Export, ExportFormat
+from engine.projections.kit.catalog import RebuildRunningError
+from engine.projections.kit.cursor import InvalidCursorError
+from engine.projections.kit.models import (
     AgentReport,
     AgentReportRow,
     AgentWorkload,
@@ -22,7 +22,7 @@ from engine.projections.models import (
     StreamEvent,
     TicketAsOf,
 )
-from engine.projections.progress import ProgressFn
+from engine.projections.kit.progress import ProgressFn
 from engine.projections.views import VIEW_NAMES, Views
 
 __all__ = [

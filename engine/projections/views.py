@@ -22,14 +22,13 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from engine.envelope import decode_envelope
 from engine.integrity.keystore import KeyStore
-from engine.projections import audit_queries, queue_queries, report_queries
-from engine.projections.audit_view import AuditProjection
-from engine.projections.catalog import Catalog
-from engine.projections.export import Export, ExportFormat
-from engine.projections.log_reader import LogReader
-from engine.projections.models import (
+from engine.projections.audit import queries as audit_queries
+from engine.projections.audit.export import Export, ExportFormat
+from engine.projections.audit.view import AuditProjection
+from engine.projections.kit.catalog import Catalog
+from engine.projections.kit.log_reader import LogReader
+from engine.projections.kit.models import (
     AgentReport,
     AgentWorkload,
     HistoryEntry,
@@ -39,18 +38,21 @@ from engine.projections.models import (
     StreamEvent,
     TicketAsOf,
 )
-from engine.projections.progress import ProgressFn
-from engine.projections.projection import CACHE_ROWS, ViewProjection
-from engine.projections.queue_view import QueueProjection
-from engine.projections.records import to_us
-from engine.projections.report_view import ReportProjection
-from engine.projections.runner import ViewRunner, build, step
-from engine.projections.store import (
+from engine.projections.kit.progress import ProgressFn
+from engine.projections.kit.projection import CACHE_ROWS, ViewProjection
+from engine.projections.kit.records import to_us
+from engine.projections.kit.runner import ViewRunner, build, step
+from engine.projections.kit.store import (
     UPSTREAM,
     StaleViewError,
     StoreRetiredError,
     ViewStore,
 )
+from engine.projections.queue import queries as queue_queries
+from engine.projections.queue.view import QueueProjection
+from engine.projections.reports import queries as report_queries
+from engine.projections.reports.view import ReportProjection
+from engine.stores.envelope import decode_envelope
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

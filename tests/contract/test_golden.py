@@ -20,9 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from cli.catalogue import events_table, roles_table
 from engine.bootstrap import Runtime, build_runtime
-from engine.catalogue import events_table, roles_table
-from engine.clock import SlaClockProcess
+from engine.processes.sla_clock import SlaClockProcess
 from engine.settings import Settings
 from tests.golden.scenario import (
     ADMIN_KEY,
@@ -147,7 +147,7 @@ def test_scripted_day_on_kafka(kafka_bootstrap: str, tmp_path: Path) -> None:
 def test_seeded_simulation(tmp_path: Path) -> None:
     from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-    from engine.projections.simulation import Desk
+    from tests.support.simulation import Desk
 
     datastore = SQLiteDatastore(str(tmp_path / "sim.sqlite"))
     recorder = SQLiteApplicationRecorder(datastore)

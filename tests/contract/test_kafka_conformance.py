@@ -31,7 +31,11 @@ from eventsourcing.tests.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from engine.stores.kafka import KafkaAggregateRecorder, KafkaApplicationRecorder, KafkaFactory
+from engine.stores.kafka.recorder import (
+    KafkaAggregateRecorder,
+    KafkaApplicationRecorder,
+    KafkaFactory,
+)
 from tests.support.kafka_broker import KafkaRecorders, recorder_env
 
 pytestmark = pytest.mark.kafka

@@ -17,7 +17,7 @@ from uuid import uuid4
 
 import pytest
 
-from engine.stores.kafka import CacheDivergedError, StoreUnavailableError
+from engine.stores.kafka.recorder import CacheDivergedError, StoreUnavailableError
 from tests.contract.store_contract import commented, opened, wait_until
 from tests.support.kafka_broker import ControlledBroker, KafkaRecorders, free_port
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from kafka import KafkaProducer
 
 from engine.projections import VIEW_NAMES, Views
-from engine.stores.kafka_codec import RecordFormatError, row_from_record
+from engine.stores.kafka.codec import RecordFormatError, row_from_record
 from tests.support.kafka_broker import KafkaRecorders
 from tests.unit.fuzz_records import (
     FOREIGN,

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from engine.stores.kafka import CatchUpProgress
+from engine.stores.kafka.recorder import CatchUpProgress
 from tests.contract.store_contract import commented, envelope_event, opened
 from tests.support.kafka_broker import KafkaRecorders
 

@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 
-from engine.stores.kafka import KafkaApplicationRecorder, StoreUnavailableError
+from engine.stores.kafka.recorder import KafkaApplicationRecorder, StoreUnavailableError
 from tests.contract import store_contract
 from tests.contract.store_contract import commented, envelope_event, opened, wait_until
 from tests.support.kafka_broker import KafkaRecorders

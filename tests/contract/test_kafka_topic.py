@@ -12,8 +12,8 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource
 
-from engine.stores.kafka import UnsafeTopicError
-from engine.stores.kafka_topic import (
+from engine.stores.kafka.recorder import UnsafeTopicError
+from engine.stores.kafka.topic import (
     TopicAssessment,
     assess_event_topic,
     check_event_topic,

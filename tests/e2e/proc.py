@@ -39,7 +39,7 @@ def auth(key: str) -> dict[str, str]:
 
 @dataclass
 class Server:
-    """One `python -m engine.cli serve` process on a data directory."""
+    """One `python -m cli.main serve` process on a data directory."""
 
     data_dir: Path
     port: int = field(default_factory=free_port)
@@ -62,7 +62,7 @@ class Server:
         return [
             sys.executable,
             "-m",
-            "engine.cli",
+            "cli.main",
             "serve",
             "--data-dir",
             str(self.data_dir),

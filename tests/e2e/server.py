@@ -1,6 +1,6 @@
 """Start and stop a real ``ticketing serve`` process for the end-to-end tests.
 
-The server runs as ``python -m engine.cli serve`` on a free loopback port with its
+The server runs as ``python -m cli.main serve`` on a free loopback port with its
 own data directory and a clean environment (no inherited ``TICKETING_*`` or Kafka
 settings). Its stdout and stderr go to files, so reading them never blocks the
 server, and the tests can look for the admin key banner afterwards. It is stopped by
@@ -75,7 +75,7 @@ def serve_command(data_dir: Path, port: int, host: str = LOOPBACK) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "engine.cli",
+        "cli.main",
         "serve",
         "--data-dir",
         str(data_dir),

@@ -40,7 +40,7 @@ def serve_to_exit(data_dir: Path, timeout: float = 30.0) -> subprocess.Completed
     """Run ``ticketing serve`` that should refuse to start; its exit code and output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKETING_", "KAFKA_"))}
     env.update(TICKETING_BOOTSTRAP_ADMIN_KEY=ADMIN_KEY, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "engine.cli", "serve", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data_dir)]
     command += ["--host", "127.0.0.1", "--port", str(free_port())]
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

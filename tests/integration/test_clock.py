@@ -15,10 +15,10 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from test_clock_world import ADMIN, LEVELS, MONDAY, QUEUE, FakeTime, World, forbidden_clock
 
-from engine.clock import start_clock
 from engine.domain import escalation as esc
 from engine.domain import routing, sla
 from engine.domain.priority import Priority
+from engine.processes.sla_clock import start_clock
 
 HOUR = timedelta(hours=1)
 

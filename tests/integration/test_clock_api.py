@@ -17,7 +17,7 @@ from test_clock_world import FakeTime
 from api.app import create_app
 from api.routers import sla as sla_routes
 from engine.bootstrap import Runtime, build_runtime
-from engine.clock import SlaClockProcess
+from engine.processes.sla_clock import SlaClockProcess
 from engine.settings import Settings
 
 ADMIN_KEY = "integration-admin-key-0123456789"

@@ -12,8 +12,8 @@ from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 from test_clock_world import MONDAY, FakeTime, World
 
-from engine.clock import TRACKING_NAME, SlaClockProcess
 from engine.domain import sla
+from engine.processes.sla_clock import TRACKING_NAME, SlaClockProcess
 
 
 @pytest.fixture

@@ -11,17 +11,17 @@ from uuid import UUID, uuid4
 
 from eventsourcing.persistence import TrackingRecorder
 
-from engine.application import TicketingApp
-from engine.clock import SlaClockProcess, open_tracking
-from engine.desk import Desk
+from engine.app.application import TicketingApp
+from engine.app.desk import Desk
+from engine.app.permissions import Principal
+from engine.app.sla_service import SlaService
 from engine.domain import sla
 from engine.domain import ticket as tk
 from engine.domain.base import DomainEvent
 from engine.domain.directory import Role
 from engine.domain.priority import Level
 from engine.integrity.keystore import MemoryKeyStore
-from engine.policy import Principal
-from engine.sla_service import SlaService
+from engine.processes.sla_clock import SlaClockProcess, open_tracking
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # no holidays nearby
 ADMIN = Principal(id="admin", name="admin", role=Role.ADMIN)

@@ -18,12 +18,12 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from engine.auditing import build_bundle, verify_bundle, verify_log
+from engine.app.permissions import Principal
 from engine.bootstrap import Runtime, build_runtime
 from engine.domain.directory import Role
 from engine.domain.priority import Level
 from engine.domain.ticket import Channel, OpenTicket
-from engine.policy import Principal
+from engine.integrity.audit import build_bundle, verify_bundle, verify_log
 from engine.settings import Settings
 
 ADMIN = Principal(id="admin", name="admin", role=Role.ADMIN)
@@ -215,7 +215,7 @@ def test_cli_verify_and_bundle_round_trip(runtime: Runtime, tmp_path: Path) -> N
     data_dir = str(runtime.settings.data_dir)
     runtime.close()
     bundle_path = tmp_path / "bob.bundle.json"
-    cli = [sys.executable, "-m", "engine.cli"]
+    cli = [sys.executable, "-m", "cli.main"]
     done = subprocess.run([*cli, "verify", "--data-dir", data_dir], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ok"] is True

@@ -17,7 +17,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from engine.domain.base import DomainError
 from engine.projections import VIEW_NAMES, Views
-from engine.projections.simulation import Desk
+from tests.support.simulation import Desk
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -47,7 +47,8 @@ REBUILDER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-    from engine.projections import Views, runner
+    from engine.projections import Views
+    from engine.projections.kit import runner
 
     recorder = SQLiteApplicationRecorder(SQLiteDatastore(sys.argv[1]))
     views = Views(recorder, Path(sys.argv[2]), bulk_batch_size=5, cache_rows=3)

@@ -1,4 +1,4 @@
-"""The application remembers folded states and chain heads (engine.streams): two
+"""The application remembers folded states and chain heads (engine.app.streams): two
 runtimes on one SQLite file must still decide on the current state, chain to the
 current head, and have a stale version refused by the store."""
 
@@ -11,10 +11,10 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from engine.app.permissions import Principal
 from engine.bootstrap import Runtime, build_runtime
 from engine.domain import ticket as tk
 from engine.domain.base import CommandMeta, EventFactory, InvalidTransitionError
-from engine.policy import Principal
 from engine.settings import Settings
 
 KEY = "stream-cache-admin-key-0123456789"

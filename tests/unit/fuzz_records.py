@@ -29,12 +29,12 @@ from eventsourcing.popo import POPOApplicationRecorder
 from hypothesis import strategies as st
 
 from engine.domain.base import EVENT_TYPES, DomainError, DomainEvent
-from engine.envelope import ENVELOPE_KEYS, EnvelopeMapper, to_envelope
 from engine.integrity.personal import is_encrypted
 from engine.projections import Views
-from engine.projections.runner import ignored_types
-from engine.projections.simulation import Desk
-from engine.stores.kafka_codec import EventRow, event_record
+from engine.projections.kit.runner import ignored_types
+from engine.stores.envelope import ENVELOPE_KEYS, EnvelopeMapper, to_envelope
+from engine.stores.kafka.codec import EventRow, event_record
+from tests.support.simulation import Desk
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 UUID_KEYS = ("event_id", "aggregate_id", "correlation_id", "causation_id")

@@ -19,13 +19,13 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from engine.application import TicketingApp
-from engine.desk import Desk
+from engine.app.application import TicketingApp
+from engine.app.desk import Desk
+from engine.app.permissions import Principal
 from engine.domain import ticket as tk
 from engine.domain.base import DomainEvent
 from engine.domain.directory import Role
 from engine.domain.priority import Level
-from engine.policy import Principal
 
 Decision = Callable[[Sequence[DomainEvent]], Sequence[DomainEvent]]
 ErrorT = TypeVar("ErrorT", bound=BaseException)

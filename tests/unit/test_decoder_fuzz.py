@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.domain.base import DomainEvent
-from engine.envelope import ENVELOPE_KEYS, EnvelopeError, EnvelopeMapper
 from engine.integrity.chain import ChainVerifier
 from engine.projections import VIEW_NAMES, Views
-from engine.projections.records import decode
-from engine.stores.kafka_cache import EventCache
-from engine.stores.kafka_codec import (
+from engine.projections.kit.records import decode
+from engine.stores.envelope import ENVELOPE_KEYS, EnvelopeError, EnvelopeMapper
+from engine.stores.kafka.cache import EventCache
+from engine.stores.kafka.codec import (
     AppendRequest,
     EventRow,
     LeaseRecord,
@@ -40,8 +40,8 @@ from engine.stores.kafka_codec import (
     row_from_record,
     schema_version_of,
 )
-from engine.stores.kafka_settings import KafkaSettings
-from engine.stores.kafka_tailer import Tailer
+from engine.stores.kafka.settings import KafkaSettings
+from engine.stores.kafka.tailer import Tailer
 from tests.unit.fuzz_records import (
     FOREIGN,
     HEADERS,

@@ -11,13 +11,14 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from givens import DeskWorld, desk_world
 
-from engine.application import (
+from engine.app.application import (
     ConflictError,
     Idempotency,
     IdempotencyKeyReusedError,
     PreconditionFailedError,
 )
-from engine.desk import Desk
+from engine.app.desk import Desk
+from engine.app.permissions import Principal
 from engine.domain import assignment as asg
 from engine.domain import ticket as tk
 from engine.domain.base import (
@@ -29,7 +30,6 @@ from engine.domain.base import (
 from engine.domain.directory import Role
 from engine.domain.idempotency import idempotency_id
 from engine.domain.priority import Level, Priority
-from engine.policy import Principal
 
 
 @pytest.fixture

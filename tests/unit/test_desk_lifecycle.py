@@ -9,10 +9,10 @@ from uuid import UUID, uuid4
 import pytest
 from givens import DeskWorld, desk_world
 
+from engine.app.results import CommandResult
 from engine.domain import ticket as tk
 from engine.domain.base import InvalidTransitionError
 from engine.domain.priority import Level
-from engine.results import CommandResult
 
 STATUSES = ("new", "assigned", "in_progress", "pending", "resolved", "closed", "cancelled")
 

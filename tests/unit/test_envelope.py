@@ -18,8 +18,8 @@ from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from engine.domain.base import EVENT_TYPES, DomainEvent
 from engine.domain.calendar import BusinessCalendar
-from engine.envelope import ENVELOPE_KEYS, EnvelopeError, EnvelopeMapper
 from engine.integrity.keystore import MemoryKeyStore
+from engine.stores.envelope import ENVELOPE_KEYS, EnvelopeError, EnvelopeMapper
 
 # --- strategies for any event, built from the models' own field types --------------------
 

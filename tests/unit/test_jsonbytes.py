@@ -1,4 +1,4 @@
-"""engine.jsonbytes writes exactly json.dumps's compact bytes, whatever the value: the
+"""engine.stores.jsonbytes writes exactly json.dumps's compact bytes, whatever the value: the
 envelope format and every hash in the chain depend on it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.jsonbytes import compact_json
+from engine.stores.jsonbytes import compact_json
 
 
 def reference(value: Any, sort_keys: bool) -> bytes:
@@ -43,7 +43,7 @@ def test_the_bytes_are_json_dumps_bytes(value: Any, sort_keys: bool) -> None:
         1e16,
         1e-7,
         0.1,
-        "\x00\x1f\x7f\u2028\u2029\ufeff\U0001f600\"\\/",
+        '\x00\x1f\x7f\u2028\u2029\ufeff\U0001f600"\\/',
         {"é": 1, "e": 2, "\U0001f600": 3, "\uffff": 4, "Z": 5},
         {1: "int keys become strings"},
         ("a", "tuple"),

@@ -28,15 +28,15 @@ from hypothesis.stateful import (
     rule,
 )
 
+from engine.app.permissions import Principal
+from engine.app.results import CommandResult
 from engine.domain import assignment as asg
 from engine.domain import directory as dirs
 from engine.domain import escalation as esc
 from engine.domain import ticket as tk
 from engine.domain.base import DomainError, DomainEvent, InvalidTransitionError
 from engine.domain.priority import Level, Priority
-from engine.envelope import EnvelopeMapper
-from engine.policy import Principal
-from engine.results import CommandResult
+from engine.stores.envelope import EnvelopeMapper
 
 STATUSES = {"new", "assigned", "in_progress", "pending", "resolved", "closed", "cancelled"}
 INACTIVE = {"resolved", "closed", "cancelled"}

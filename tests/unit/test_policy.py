@@ -1,4 +1,4 @@
-"""The role table and its ownership rules (engine.policy.authorize)."""
+"""The role table and its ownership rules (engine.app.permissions.authorize)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from uuid import UUID
 
 import pytest
 
+from engine.app.permissions import ASSIGNEE_ONLY, PERMISSIONS, Principal, authorize, may
 from engine.domain.base import PermissionDeniedError
 from engine.domain.directory import Role
-from engine.policy import ASSIGNEE_ONLY, PERMISSIONS, Principal, authorize, may
 
 ANN = UUID("00000000-0000-4000-8000-00000000a001")
 BO = UUID("00000000-0000-4000-8000-00000000a002")

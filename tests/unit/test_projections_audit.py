@@ -19,7 +19,7 @@ from engine.domain.priority import Level, Priority
 from engine.integrity.keystore import MemoryKeyStore
 from engine.integrity.personal import ERASED
 from engine.projections import Views
-from engine.projections.simulation import Desk
+from tests.support.simulation import Desk
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

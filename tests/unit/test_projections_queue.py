@@ -16,7 +16,7 @@ from engine.domain.priority import Level
 from engine.integrity.keystore import MemoryKeyStore
 from engine.integrity.personal import ERASED
 from engine.projections import InvalidCursorError, Views
-from engine.projections.simulation import Desk
+from tests.support.simulation import Desk
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HIGH, MEDIUM, LOW = Level.HIGH, Level.MEDIUM, Level.LOW

@@ -10,7 +10,7 @@ import pytest
 from test_projections_queue import HIGH, LOW, MEDIUM, World
 
 from engine.domain import sla
-from engine.projections.queue_view import QueueProjection
+from engine.projections.queue.view import QueueProjection
 
 
 def rows(directory: Path) -> list[tuple[object, ...]]:

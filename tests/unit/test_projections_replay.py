@@ -20,9 +20,9 @@ from engine.domain.ticket import Ticket
 from engine.integrity.keystore import MemoryKeyStore
 from engine.integrity.personal import ERASED
 from engine.projections import VIEW_NAMES, Views
-from engine.projections.audit_fold import TICKET_DEFAULTS, Timeline
-from engine.projections.log_reader import LogReader
-from engine.projections.simulation import Desk
+from engine.projections.audit.fold import TICKET_DEFAULTS, Timeline
+from engine.projections.kit.log_reader import LogReader
+from tests.support.simulation import Desk
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 steps = st.lists(

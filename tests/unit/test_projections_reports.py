@@ -12,8 +12,8 @@ from eventsourcing.popo import POPOApplicationRecorder
 
 from engine.domain.priority import Level
 from engine.projections import Views
-from engine.projections.report_queries import duration_stats
-from engine.projections.simulation import Desk
+from engine.projections.reports.queries import duration_stats
+from tests.support.simulation import Desk
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 H = 3600.0

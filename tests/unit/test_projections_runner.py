@@ -25,17 +25,17 @@ from eventsourcing.popo import POPOApplicationRecorder
 
 from engine.domain.base import DomainError
 from engine.projections import VIEW_NAMES, RebuildRunningError, Views
-from engine.projections.projection import RecordNotAppliedError, ViewProjection
-from engine.projections.queue_view import QueueProjection
-from engine.projections.runner import step
-from engine.projections.simulation import Desk
-from engine.projections.store import (
+from engine.projections.kit.projection import RecordNotAppliedError, ViewProjection
+from engine.projections.kit.runner import step
+from engine.projections.kit.store import (
     StaleViewError,
     TrackingConflictError,
     ViewSchema,
     ViewStore,
     ViewStoreError,
 )
+from engine.projections.queue.view import QueueProjection
+from tests.support.simulation import Desk
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -231,7 +231,7 @@ def test_a_replayed_position_is_refused_and_changes_nothing(
     audit = views._live["audit"]
     before, position = audit.view.dump(), audit.position
     notifications = recorder.select_notifications(start=position - 5, limit=5)
-    from engine.projections.records import decode
+    from engine.projections.kit.records import decode
 
     with pytest.raises(IntegrityError):
         audit.process_batch(decode(notifications), Tracking(audit.upstream, position))

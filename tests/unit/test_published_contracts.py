@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.catalogue import render
+from cli.catalogue import render
+from engine.app.permissions import PERMISSIONS
 from engine.domain.base import EVENT_TYPES
-from engine.jsonschema import SCHEMA_DIR, all_schemas
-from engine.policy import PERMISSIONS
+from engine.stores.jsonschema import SCHEMA_DIR, all_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ def test_committed_schemas_match_the_models() -> None:
     # A changed event model must come with regenerated schemas (`make schemas`).
     for name, schema in all_schemas().items():
         committed = json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
-        assert committed == schema, f"engine/schemas/{name}.json is stale: run make schemas"
+        assert committed == schema, f"engine/stores/schemas/{name}.json is stale: run make schemas"
     assert {p.stem for p in SCHEMA_DIR.glob("*.json")} == set(EVENT_TYPES)
 
 

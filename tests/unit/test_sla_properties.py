@@ -14,8 +14,8 @@ from engine.domain import sla
 from engine.domain.base import CommandMeta, DomainEvent
 from engine.domain.calendar import BusinessCalendar
 from engine.domain.priority import Priority
-from engine.envelope import from_envelope, to_envelope
-from engine.jsonschema import event_schema
+from engine.stores.envelope import from_envelope, to_envelope
+from engine.stores.jsonschema import event_schema
 
 TICKET = UUID("00000000-0000-4000-8000-000000000001")
 NS = UUID("00000000-0000-4000-8000-0000000000aa")

@@ -1,11 +1,11 @@
-"""engine.streams.StreamCache: a newer fold or head is never replaced by an older one,
+"""engine.app.streams.StreamCache: a newer fold or head is never replaced by an older one,
 a head is only given for the version it belongs to, and the cache stays bounded."""
 
 from __future__ import annotations
 
 from uuid import uuid4
 
-from engine.streams import StreamCache
+from engine.app.streams import StreamCache
 
 
 def test_an_older_state_never_replaces_a_newer_one() -> None:

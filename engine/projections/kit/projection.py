@@ -1,0 +1,164 @@
+"""The base of every view: an eventsourcing ``Projection`` whose view is a ``ViewStore``.
+
+A batch of events is applied in one transaction of the view's store together with
+the tracking position of the batch's last event (``ViewStore.write``). Rows are folded
+in write-behind caches and written once at the end of the batch. When anything fails
+the transaction rolls back and the caches are dropped, so the view stays exactly at
+its last committed position and the batch can be applied again.
+
+A rebuild's new generation, which nobody reads before it is switched in, may *hold*
+its rows (``hold_rows``): rows are written when the caches let go of them and at the
+end of the bulk build, in the transaction that marks the file finished. Until then the
+file is untrusted (``ViewStore`` refuses an unfinished bulk file), and a failed batch
+cannot be applied again: the rows held since the last write are gone with the caches.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from engine.integrity.keystore import KeyStore
+from engine.projections.kit.cache import RowCache
+from engine.projections.kit.records import EventRecord, from_domain_event
+from engine.projections.kit.store import UPSTREAM, ViewSchema, ViewStore, ViewStoreError
+
+Handler = Callable[[EventRecord], None]
+
+
+class RecordNotAppliedError(ViewStoreError):
+    """A view's handler failed on the record at ``position`` (names the view, the record
+    and why): the batch is rolled back, and the runner applies the records before it."""
+
+    def __init__(self, view: object, record: EventRecord, problem: BaseException) -> None:
+        super().__init__(
+            f"{view}: notification {record['position']} ({record['type']}) cannot be "
+            f"applied: {type(problem).__name__}: {problem}"
+        )
+        self.position = record["position"]
+
+
+CACHE_ROWS = 20_000
+"""Rows a view keeps in memory per table between batches (more: faster rebuilds)."""
+
+
+class ViewProjection(Projection[ViewStore], ABC):
+    """Folds events into one view's tables."""
+
+    schema: ClassVar[ViewSchema]
+
+    def __init__(
+        self,
+        view: ViewStore,
+        upstream: str = UPSTREAM,
+        cache_rows: int = CACHE_ROWS,
+        keys: KeyStore | None = None,
+    ) -> None:
+        super().__init__(view)
+        self.upstream = upstream
+        self.cache_rows = cache_rows
+        self.keys = keys
+        """Unseals personal fields a view keeps (None: they read as erased)."""
+        self.caches: tuple[RowCache, ...] = ()
+        """The view's write-behind caches (see ``cache``)."""
+        self._cur: sqlite3.Cursor | None = None
+        self._lost = False
+
+    @property
+    @abstractmethod
+    def handlers(self) -> Mapping[str, Handler]:
+        """The view's handler for each event type it reads; other types only advance
+        the position."""
+
+    @abstractmethod
+    def flush(self, cur: sqlite3.Cursor) -> None:
+        """Write the batch's folded rows (inside the batch's transaction)."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Drop every cached row (the batch's transaction was rolled back)."""
+
+    def hold_rows(self) -> None:
+        """Write rows only when the caches let go of them and when the bulk build ends
+        (only for a bulk build nobody reads: the position runs ahead of the rows)."""
+        if not self.view.bulk:
+            raise ViewStoreError(f"{self.view.path}: only a bulk build may hold its rows")
+        for cache in self.caches:
+            cache.hold()
+
+    @property
+    def holding(self) -> bool:
+        return any(cache.held for cache in self.caches)
+
+    def finish_bulk(self) -> None:
+        """End the store's bulk build, writing any held rows first (in the same
+        transaction); from now on the indexes find rows."""
+        if self._lost:
+            raise ViewStoreError(f"{self.view.path}: a batch failed while rows were held")
+        if self.holding:
+            for cache in self.caches:
+                cache.release()
+            self.view.finish_bulk(before=self._flush_held)
+        else:
+            self.view.finish_bulk()
+        for cache in self.caches:
+            cache.forget_keys()
+
+    def _flush_held(self, cur: sqlite3.Cursor) -> None:
+        try:
+            self.flush(cur)
+        except BaseException:
+            self._lost = True
+            self.reset()
+            raise
+
+    @property
+    def lost(self) -> bool:
+        """A batch failed while rows were held: this view cannot go on (rebuild it)."""
+        return self._lost
+
+    def committed(self) -> None:
+        """Called after each committed batch (outside its transaction)."""
+
+    @property
+    def position(self) -> int:
+        """The view's committed position (0 before the first event)."""
+        return self.view.position(self.upstream) or 0
+
+    @property
+    def cur(self) -> sqlite3.Cursor:
+        assert self._cur is not None, "only inside process_batch"
+        return self._cur
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """The library's entry point: one domain event, one transaction."""
+        self.process_batch([from_domain_event(domain_event, tracking.notification_id)], tracking)
+
+    def process_batch(self, records: Sequence[EventRecord], tracking: Tracking) -> None:
+        """Apply ``records`` and move the position to ``tracking``, atomically."""
+        if self._lost:
+            raise ViewStoreError(f"{self.view.path}: a batch failed while rows were held")
+        handlers = self.handlers
+        try:
+            with self.view.write(tracking) as cur:
+                self._cur = cur
+                for record in records:
+                    handler = handlers.get(record["type"])
+                    if handler is not None:
+                        try:
+                            handler(record)
+                        except (KeyError, TypeError, ValueError, AttributeError) as e:
+                            raise RecordNotAppliedError(self.view.path, record, e) from e
+                self.flush(cur)
+        except BaseException:
+            self._lost = self.holding  # held rows were dropped with the caches
+            self.reset()
+            raise
+        finally:
+            self._cur = None
+        self.committed()

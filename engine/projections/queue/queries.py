@@ -1,0 +1,220 @@
+"""Queries on the queue view: queue summaries, queue pages, workloads, search."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from datetime import datetime
+from typing import Any, Literal
+
+from engine.projections.kit.cursor import decode_cursor, encode_cursor
+from engine.projections.kit.models import AgentWorkload, QueueSummary, QueueTicket
+from engine.projections.kit.records import from_us, to_us
+from engine.projections.queue.view import ORDER_COLUMNS
+
+ACTIVE_STATUSES = frozenset({"new", "assigned", "in_progress", "pending"})
+MAX_LIMIT = 500
+WORKLOAD_LIMIT = 1000
+SlaFilter = Literal["at_risk", "breached"]
+
+_SELECT = (
+    "SELECT t.ticket_id, t.title, t.requester_id, t.requester_name, t.channel, t.category, "
+    "t.impact, t.urgency, t.priority, t.status, t.queue, t.assignee_id, a.name, t.accepted, "
+    "t.escalation_level, t.escalated, t.sla_due_us, t.sla_breached, t.opened_us, "
+    "t.updated_us, t.resolved_us, t.closed_us, t.breach_rank, t.due_key, t.priority_rank, "
+    "t.sla_status, t.sla_at_risk, t.first_response_due_us, t.resolution_due_us, "
+    "t.sla_policy_version, t.routing_note "
+    "FROM tickets t LEFT JOIN agents a ON a.agent_id = t.assignee_id"
+)
+_ORDER = ", ".join(f"t.{c}" for c in ORDER_COLUMNS)
+
+
+def _opt_time(value: int | None) -> datetime | None:
+    return None if value is None else from_us(value)
+
+
+def _ticket(r: tuple[Any, ...]) -> QueueTicket:
+    return QueueTicket(
+        ticket_id=r[0], title=r[1], requester_id=r[2], requester_name=r[3], channel=r[4],
+        category=r[5], impact=r[6], urgency=r[7], priority=r[8], status=r[9], queue=r[10],
+        assignee_id=r[11], assignee_name=r[12], accepted=bool(r[13]), escalation_level=r[14],
+        escalated=bool(r[15]), sla_due_at=_opt_time(r[16]), sla_breached=bool(r[17]),
+        opened_at=from_us(r[18]), updated_at=from_us(r[19]), resolved_at=_opt_time(r[20]),
+        closed_at=_opt_time(r[21]), sla_status=r[25], sla_at_risk=bool(r[26]),
+        sla_first_response_due_at=_opt_time(r[27]), sla_resolution_due_at=_opt_time(r[28]),
+        sla_policy_version=r[29], routing_note=r[30],
+    )  # fmt: skip
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def ticket(conn: sqlite3.Connection, ticket_id: str) -> QueueTicket | None:
+    row = conn.execute(
+        f"{_SELECT} WHERE t.ticket_id = ? AND t.lifecycle IS NOT NULL", (ticket_id,)
+    ).fetchone()
+    return None if row is None else _ticket(row)
+
+
+def queues(conn: sqlite3.Connection) -> list[QueueSummary]:
+    described = dict(conn.execute("SELECT name, description FROM queues").fetchall())
+    counts: dict[str, list[tuple[Any, ...]]] = {name: [] for name in described}
+    for row in conn.execute("SELECT queue, status, priority, unassigned, escalated, n FROM counts"):
+        if row[0]:  # tickets not routed to any queue yet have no queue to show under
+            counts.setdefault(row[0], []).append(row[1:])
+    out = []
+    for name in sorted(counts):
+        by_status: Counter[str] = Counter()
+        by_priority: Counter[str] = Counter()
+        unassigned = escalated = 0
+        for status, priority, is_unassigned, is_escalated, n in counts[name]:
+            by_status[status] += n
+            by_priority[priority or "none"] += n
+            unassigned += n if is_unassigned else 0
+            escalated += n if is_escalated else 0
+        out.append(
+            QueueSummary(
+                name=name,
+                description=described.get(name),
+                active=sum(by_status.values()),
+                by_status=dict(sorted(by_status.items())),
+                by_priority=dict(sorted(by_priority.items())),
+                unassigned=unassigned,
+                escalated=escalated,
+            )
+        )
+    return out
+
+
+def queue_page(
+    conn: sqlite3.Connection,
+    queue: str,
+    *,
+    status: str | None = None,
+    priority: str | None = None,
+    assignee: str | None = None,
+    unassigned: bool | None = None,
+    escalated: bool | None = None,
+    sla: SlaFilter | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[QueueTicket], str | None]:
+    """A queue's tickets in queue order; active ones unless ``status`` names another.
+    ``sla`` keeps the tickets whose recorded SLA status is that one (``at_risk``: at risk
+    and not breached; ``breached``: a target not yet met was breached)."""
+    where: list[str] = ["t.queue = ?"]
+    params: list[Any] = [queue]
+    if status is None:
+        where.append("t.active = 1")
+    else:
+        where += ["t.active = ?", "t.status = ?"]
+        params += [1 if status in ACTIVE_STATUSES else 0, status]
+    if priority is not None:
+        where.append("t.priority = ?")
+        params.append(priority)
+    if assignee is not None:
+        where.append("t.assignee_id = ?")
+        params.append(assignee)
+    if unassigned is not None:
+        where.append(f"t.assignee_id IS {'' if unassigned else 'NOT '}NULL")
+    if escalated is not None:
+        where.append("t.escalated = ?")
+        params.append(1 if escalated else 0)
+    if sla is not None:
+        where.append("t.sla_status = ?")
+        params.append(sla)
+    if cursor is not None:
+        where.append(f"({_ORDER}) > ({', '.join('?' * len(ORDER_COLUMNS))})")
+        params += decode_cursor("queue", cursor, len(ORDER_COLUMNS))
+    limit = _limit(limit)
+    rows = conn.execute(
+        f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY {_ORDER} LIMIT ?", (*params, limit + 1)
+    ).fetchall()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor("queue", [last[22], last[23], last[24], last[18], last[0]])
+    return [_ticket(r) for r in rows], next_cursor
+
+
+def agent_workload(conn: sqlite3.Connection, agent_id: str) -> AgentWorkload | None:
+    agent = conn.execute(
+        "SELECT name, capacity, agent_active, queues FROM agents WHERE agent_id = ?", (agent_id,)
+    ).fetchone()
+    rows = conn.execute(
+        f"{_SELECT} WHERE t.assignee_id = ? AND t.active = 1 ORDER BY {_ORDER} LIMIT ?",
+        (agent_id, WORKLOAD_LIMIT),
+    ).fetchall()
+    if agent is None and not rows:
+        return None
+    load = conn.execute(
+        "SELECT count(*) FROM tickets WHERE assignee_id = ? AND active = 1", (agent_id,)
+    ).fetchone()[0]
+    tickets = [_ticket(r) for r in rows]
+    name, capacity, active, queue_names = agent if agent is not None else (None, None, 1, "[]")
+    return AgentWorkload(
+        agent_id=agent_id,
+        name=name,
+        capacity=capacity,
+        agent_active=bool(active),
+        queues=json.loads(queue_names or "[]"),
+        load=load,
+        by_priority=dict(sorted(Counter(t.priority or "none" for t in tickets).items())),
+        tickets=tickets,
+    )
+
+
+def search(
+    conn: sqlite3.Connection,
+    *,
+    requester: str | None = None,
+    status: str | None = None,
+    queue: str | None = None,
+    priority: str | None = None,
+    text: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[QueueTicket], str | None]:
+    """Tickets newest first; ``text`` is a case-insensitive substring of the title,
+    ``created_from`` inclusive and ``created_to`` exclusive."""
+    where: list[str] = ["t.lifecycle IS NOT NULL"]
+    params: list[Any] = []
+    for column, value in (
+        ("requester_id", requester),
+        ("status", status),
+        ("queue", queue),
+        ("priority", priority),
+    ):
+        if value is not None:
+            where.append(f"t.{column} = ?")
+            params.append(value)
+    if text:
+        where.append("instr(t.title_fold, ?) > 0")
+        params.append(text.casefold())
+    if created_from is not None:
+        where.append("t.opened_us >= ?")
+        params.append(to_us(created_from))
+    if created_to is not None:
+        where.append("t.opened_us < ?")
+        params.append(to_us(created_to))
+    if cursor is not None:
+        where.append("(t.opened_us, t.ticket_id) < (?, ?)")
+        params += decode_cursor("search", cursor, 2)
+    limit = _limit(limit)
+    rows = conn.execute(
+        f"{_SELECT} WHERE {' AND '.join(where)} "
+        "ORDER BY t.opened_us DESC, t.ticket_id DESC LIMIT ?",
+        (*params, limit + 1),
+    ).fetchall()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor("search", [rows[-1][18], rows[-1][0]])
+    return [_ticket(r) for r in rows], next_cursor

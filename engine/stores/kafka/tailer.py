@@ -1,0 +1,308 @@
+"""The tailing consumer: copies the event topic into the cache and follows the
+writer's coordination records.
+
+One read_committed consumer with manual assignment reads three partitions: the
+events (from the cache's position), the leases (from the beginning: a few records)
+and the replies (from the end: only answers to appends made from now on matter).
+Whether it has caught up is decided with what fetches return: the last stable
+offset (the end of what a read_committed reader can read: a transaction left open by
+a killed writer holds it back until the next writer fences it), else the high
+watermark; never with ``end_offsets`` (which some brokers answer wrongly).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import TopicPartition
+from kafka.errors import KafkaError, OffsetOutOfRangeError
+
+from engine.stores.kafka.cache import EventCache
+from engine.stores.kafka.clients import new_consumer, track_stable_offsets
+from engine.stores.kafka.codec import (
+    EventRow,
+    LeaseRecord,
+    RecordFormatError,
+    Reply,
+    row_from_record,
+)
+from engine.stores.kafka.errors import CacheDivergedError, StoreUnavailableError
+from engine.stores.kafka.lease import LeaseView
+from engine.stores.kafka.settings import KafkaSettings
+from engine.stores.kafka.topic import topic_exists
+
+log = logging.getLogger("engine.stores.kafka")
+
+PROGRESS_EVERY_RECORDS = 10_000
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class CatchUpProgress:
+    """How far the cache has copied the topic: ``events`` cached so far, the next
+    ``offset`` to read and the topic's ``end`` (high watermark, None until known)."""
+
+    topic: str
+    events: int
+    offset: int
+    end: int | None
+    caught_up: bool
+
+
+Progress = Callable[[CatchUpProgress], None]
+
+
+class Tailer(threading.Thread):
+    """Feeds the cache, the lease view and the pending forwarded appends.
+
+    ``caught_up`` is set once the cache and the lease view have reached the ends
+    the broker reported; ``diverged`` holds the error if the topic turns out not to
+    match the cache.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        cache: EventCache,
+        lease: LeaseView,
+        on_reply: Callable[[Reply], None],
+        progress: Progress | None = None,
+    ) -> None:
+        super().__init__(name=f"kafka-tailer-{settings.topic}", daemon=True)
+        self.settings = settings
+        self.cache = cache
+        self.lease = lease
+        self.on_reply = on_reply
+        self.progress = progress
+        self.caught_up = threading.Event()
+        self.diverged: CacheDivergedError | None = None
+        self.failure: BaseException | None = None
+        self._halt = threading.Event()
+        self._events = TopicPartition(settings.topic, 0)
+        self._leases = TopicPartition(settings.leases_topic, 0)
+        self._replies = TopicPartition(settings.replies_topic, 0)
+        self._last_report = 0.0
+        self._reported_records = 0
+        self._held: list[tuple[int, EventRow | None]] = []  # records awaiting their marker
+        self._added = 0
+        self._stable: dict[Any, int] = {}  # last stable offsets, from the fetches
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        consumer = new_consumer(self.settings, "tailer")
+        self._stable = track_stable_offsets(consumer)
+        try:
+            consumer.assign([self._events, self._leases, self._replies])
+            if self.cache.next_offset > 0:
+                consumer.seek(self._events, self.cache.next_offset)
+            else:
+                consumer.seek_to_beginning(self._events)
+            consumer.seek_to_beginning(self._leases)
+            consumer.seek_to_end(self._replies)
+            while not self._halt.is_set() and self.diverged is None:
+                self._poll_once(consumer)
+        except BaseException as e:  # the recorder reports it on the next call
+            self.failure = e
+            log.exception("tailer of topic %r stopped", self.settings.topic)
+        finally:
+            consumer.close()
+
+    def _poll_once(self, consumer: Any) -> None:
+        try:
+            batches = consumer.poll(timeout_ms=100)
+        except OffsetOutOfRangeError as e:
+            self._out_of_range(consumer, e)
+            return
+        except KafkaError as e:
+            log.warning("tailer of topic %r: %s", self.settings.topic, e)
+            self._halt.wait(0.5)
+            return
+        self._take_events(consumer, batches.get(self._events, ()))
+        for record in batches.get(self._leases, ()):
+            try:
+                self.lease.apply(LeaseRecord.decode(record.value), record.offset)
+            except RecordFormatError as e:
+                log.error("leases topic offset %d skipped: %s", record.offset, e)
+        self.lease.advance(self._position(consumer, self._leases, self.lease.position))
+        for record in batches.get(self._replies, ()):
+            try:
+                reply = Reply.decode(record.value)
+            except RecordFormatError as e:
+                log.error("replies topic offset %d skipped: %s", record.offset, e)
+                continue
+            if reply.kind == "heartbeat":
+                self.lease.heartbeat(reply.writer, reply.epoch)
+            else:
+                self.on_reply(reply)
+        self._check_caught_up(consumer)
+
+    def _take_events(self, consumer: Any, records: Any) -> None:
+        """Cache whole transactions only, so that readers never see part of one.
+
+        The writer is the topic's only producer, so a transaction's records have
+        consecutive offsets and a commit marker follows them: a gap between offsets
+        is a transaction boundary, and the records at the end of what was fetched
+        are complete only once the position has passed their marker."""
+        for record in records:
+            try:
+                row = row_from_record(
+                    record.key, record.value, record.headers, self.settings.originator_id_type
+                )
+            except RecordFormatError as e:
+                log.error("topic %r offset %d skipped: %s", self.settings.topic, record.offset, e)
+                row = None
+            self._held.append((record.offset, row))
+        position = self._position(consumer, self._events, self.cache.next_offset)
+        complete = self._held
+        if self._held and self._held[-1][0] + 1 >= position:
+            # The last run of consecutive offsets may still lack its commit marker.
+            start = len(self._held) - 1
+            while start > 0 and self._held[start - 1][0] + 1 == self._held[start][0]:
+                start -= 1
+            complete, self._held = self._held[:start], self._held[start:]
+            position = self._held[0][0]
+        else:
+            self._held = []
+        added = self.cache.ingest([(o, r) for o, r in complete if r is not None], position)
+        self._added += added
+
+    def _position(self, consumer: Any, tp: Any, default: int) -> int:
+        position = consumer.position(tp, timeout_ms=0)
+        return default if position is None else int(position)
+
+    def _check_caught_up(self, consumer: Any) -> None:
+        added, self._added = self._added, 0
+        end = self._readable_end(consumer, self._events)
+        leases_end = self._readable_end(consumer, self._leases)
+        done = (
+            end is not None
+            and leases_end is not None
+            and self.cache.next_offset >= end
+            and self.lease.position >= leases_end
+        )
+        if done and not self.caught_up.is_set():
+            self.caught_up.set()
+            self._report(end, force=True)
+        elif added:
+            self._report(end, force=False)
+
+    def _readable_end(self, consumer: Any, tp: Any) -> int | None:
+        """Where a read_committed reader of ``tp`` stops for now: the last stable
+        offset, which a transaction left open holds below the high watermark."""
+        end = consumer.highwater(tp)
+        stable = self._stable.get(tp)
+        if end is None or stable is None:
+            return None if end is None else int(end)
+        return min(int(end), stable)
+
+    def _report(self, end: int | None, *, force: bool) -> None:
+        events = self.cache.max_notification_id() or 0
+        now = time.monotonic()
+        if not force and (
+            events - self._reported_records < PROGRESS_EVERY_RECORDS
+            and now - self._last_report < PROGRESS_EVERY_SECONDS
+        ):
+            return
+        self._last_report, self._reported_records = now, events
+        status = CatchUpProgress(
+            self.settings.topic, events, self.cache.next_offset, end, self.caught_up.is_set()
+        )
+        log.info(
+            "cache of topic %r: %d events, offset %d of %s%s",
+            status.topic,
+            status.events,
+            status.offset,
+            "?" if end is None else end,
+            " (caught up)" if status.caught_up else "",
+        )
+        if self.progress is not None:
+            self.progress(status)
+
+    def _out_of_range(self, consumer: Any, error: OffsetOutOfRangeError) -> None:
+        partitions = set(error.args[0]) if error.args and isinstance(error.args[0], dict) else set()
+        if self._replies in partitions or self._leases in partitions:
+            consumer.seek_to_end(self._replies)
+        if self._events in partitions or not partitions:
+            if self.cache.next_offset == 0:
+                consumer.seek_to_beginning(self._events)
+                return
+            self.diverged = _diverged(self.settings, self.cache, "no longer has")
+            log.error("%s", self.diverged)
+
+
+def probe_log_end(settings: KafkaSettings, cache: EventCache, timeout: float) -> int:
+    """The event partition's end (high watermark), from a fetch made now by a new
+    consumer, after checking the topic still holds what the cache copied from it.
+
+    Raises ``CacheDivergedError`` if not, ``StoreUnavailableError`` if the broker
+    does not answer in time."""
+    deadline = time.monotonic() + timeout
+    if not topic_exists(settings, timeout):
+        if cache.next_offset > 0:
+            raise CacheDivergedError(
+                f"topic {settings.topic!r} is gone while the cache {cache.path} holds "
+                f"{cache.max_notification_id() or 0} events: the broker lost its data or "
+                "the topic was deleted. Appends are refused; reads answer from the cache."
+            )
+        raise StoreUnavailableError(f"topic {settings.topic!r} does not exist")
+    tp = TopicPartition(settings.topic, 0)
+    last = cache.last_record()
+    consumer = new_consumer(settings, "probe", bootstrap_timeout_ms=int(timeout * 1000))
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, last[0] if last else cache.next_offset)
+        while time.monotonic() < deadline:
+            try:
+                batches = consumer.poll(timeout_ms=50)
+            except OffsetOutOfRangeError:
+                raise _diverged(settings, cache, "ends before") from None
+            end = consumer.highwater(tp)
+            if last is not None:
+                first = next(iter(batches.get(tp, ())), None)
+                if first is not None:
+                    _check_same(settings, cache, last, first)
+                    last = None
+                elif end is not None and end <= last[0]:
+                    raise _diverged(settings, cache, f"ends at offset {end}, before")
+            if last is None and end is not None:
+                if end < cache.next_offset:
+                    raise _diverged(settings, cache, f"ends at offset {end}, before")
+                return int(end)
+        raise StoreUnavailableError(f"no fetch from topic {settings.topic!r} answered in time")
+    except KafkaError as e:
+        raise StoreUnavailableError(f"Kafka at {settings.bootstrap_servers}: {e}") from e
+    finally:
+        consumer.close()
+
+
+def _diverged(settings: KafkaSettings, cache: EventCache, how: str) -> CacheDivergedError:
+    return CacheDivergedError(
+        f"topic {settings.topic!r} {how} offset {cache.next_offset}, which the cache "
+        f"{cache.path} has read up to: the topic was recreated or the broker lost its data. "
+        "Appends are refused; reads answer from the cache."
+    )
+
+
+def _check_same(
+    settings: KafkaSettings, cache: EventCache, last: tuple[int, EventRow], record: Any
+) -> None:
+    offset, cached = last
+    try:
+        found = row_from_record(
+            record.key, record.value, record.headers, settings.originator_id_type
+        )
+    except RecordFormatError:
+        found = None
+    if record.offset != offset or found != cached:
+        raise CacheDivergedError(
+            f"topic {settings.topic!r} holds another record at offset {offset} than the one "
+            f"the cache {cache.path} copied from it: the topic was recreated. Appends are "
+            "refused; reads answer from the cache."
+        )
