@@ -192,7 +192,7 @@ def run_raw(workdir: Path, tickets: int, label: str, kafka: str | None) -> dict[
     if kafka:
         # The same Kafka recorder as ours (engine.stores.kafka), on a topic of its own.
         env = {
-            "PERSISTENCE_MODULE": "engine.stores.kafka",
+            "PERSISTENCE_MODULE": "engine.stores.kafka.recorder",
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
             "KAFKA_TOPIC": f"bench-raw-{uuid4().hex[:12]}",
             "KAFKA_DATA_DIR": str(workdir),

@@ -126,7 +126,7 @@ def raw(bootstrap: str, appends: int, per_transaction: int) -> dict[str, Any]:
 def ours(bootstrap: str, appends: int, callers: int, directory: Path) -> dict[str, Any]:
     """Appends through the recorder from ``callers`` threads."""
     env = {
-        "PERSISTENCE_MODULE": "engine.stores.kafka",
+        "PERSISTENCE_MODULE": "engine.stores.kafka.recorder",
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "KAFKA_TOPIC": f"bench-ours-{uuid.uuid4().hex[:8]}",
         "KAFKA_DATA_DIR": str(directory / f"callers{callers}"),

@@ -98,7 +98,7 @@ class Settings(BaseSettings):
         if self.uses_kafka:
             assert self.kafka_bootstrap_servers is not None
             return {
-                "PERSISTENCE_MODULE": "engine.stores.kafka",
+                "PERSISTENCE_MODULE": "engine.stores.kafka.recorder",
                 "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
                 "KAFKA_TOPIC": self.kafka_topic,
                 "KAFKA_CACHE_PATH": str(self.data_dir / "kafka-cache.sqlite"),

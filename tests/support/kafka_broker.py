@@ -335,7 +335,7 @@ def recorder_env(bootstrap: str, directory: Path | str, **overrides: str) -> dic
 
     Timeouts are shortened so that failing tests fail fast; overrides win."""
     env = {
-        "PERSISTENCE_MODULE": "engine.stores.kafka",
+        "PERSISTENCE_MODULE": "engine.stores.kafka.recorder",
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "KAFKA_TOPIC": f"test-{uuid.uuid4().hex[:12]}",
         "KAFKA_DATA_DIR": str(directory),
