@@ -72,6 +72,14 @@ _TRACKING = (
 _META = "CREATE TABLE IF NOT EXISTS view_meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID"
 
 
+def tracked_position(conn: sqlite3.Connection, application_name: str) -> int | None:
+    """The position ``conn`` sees committed for ``application_name`` (None: not yet)."""
+    row = conn.execute(
+        "SELECT notification_id FROM tracking WHERE application_name = ?", (application_name,)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 class ViewStore(TrackingRecorder):
     """One view's SQLite file, a ``TrackingRecorder`` whose tracking shares the rows'
     transactions.
@@ -138,9 +146,7 @@ class ViewStore(TrackingRecorder):
         self._writer.execute(f"PRAGMA cache_size={-65536 if self.bulk else -16384}")  # KiB
 
     def _create(self) -> None:
-        w = self._writer
-        w.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as w:
             for statement in (*self.schema.tables, _TRACKING, _META):
                 w.execute(statement)
             if not self.bulk:
@@ -154,10 +160,6 @@ class ViewStore(TrackingRecorder):
                     ("bulk", "1" if self.bulk else "0"),
                 ],
             )
-            w.execute("COMMIT")
-        except BaseException:
-            w.execute("ROLLBACK")
-            raise
 
     def _check(self) -> None:
         try:
@@ -187,11 +189,8 @@ class ViewStore(TrackingRecorder):
         if not self.bulk:
             return
         with self._write_lock:
-            if self._retired:
-                raise StoreRetiredError(f"{self.path} was switched out")
-            w = self._writer
-            w.execute("BEGIN IMMEDIATE")
-            try:
+            self._refuse_if_retired()
+            with self._transaction() as w:
                 if before is not None:
                     before(w.cursor())
                 for statement in self.schema.indexes:
@@ -199,13 +198,30 @@ class ViewStore(TrackingRecorder):
                 w.execute("PRAGMA analysis_limit=1000")  # sampled statistics: fast
                 w.execute("ANALYZE")
                 w.execute("UPDATE view_meta SET value = '0' WHERE key = 'bulk'")
-                w.execute("COMMIT")
-            except BaseException:
-                w.execute("ROLLBACK")
-                raise
             w.execute("PRAGMA journal_mode=WAL")
             self.bulk = False
             self._tune_writer()
+
+    # --- writing ------------------------------------------------------------------
+
+    def _refuse_if_retired(self) -> None:
+        if self._retired:
+            raise StoreRetiredError(f"{self.path} was switched out")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """The writer inside one immediate transaction, committed when the block ends
+        and rolled back when it raises (the caller holds the write lock, or is
+        creating the file)."""
+        w = self._writer
+        w.execute("BEGIN IMMEDIATE")
+        try:
+            yield w
+            w.execute("COMMIT")
+        except BaseException:
+            if w.in_transaction:
+                w.execute("ROLLBACK")
+            raise
 
     # --- tracking -----------------------------------------------------------------
 
@@ -223,17 +239,12 @@ class ViewStore(TrackingRecorder):
         caller's row changes with it. Raises ``TrackingConflictError`` (changing
         nothing) when the position is not after the one last committed here."""
         with self._write_lock:
-            if self._retired:
-                raise StoreRetiredError(f"{self.path} was switched out")
-            w = self._writer
-            w.execute("BEGIN IMMEDIATE")
+            self._refuse_if_retired()
             try:
-                self._advance(w, tracking)
-                yield w.cursor()
-                w.execute("COMMIT")
+                with self._transaction() as w:
+                    self._advance(w, tracking)
+                    yield w.cursor()
             except BaseException:
-                if w.in_transaction:
-                    w.execute("ROLLBACK")
                 self._positions = self._load_positions()
                 raise
             self._positions[tracking.application_name] = tracking.notification_id
@@ -273,11 +284,7 @@ class ViewStore(TrackingRecorder):
 
     def max_tracking_id(self, application_name: str) -> int | None:
         with self.read() as conn:
-            row = conn.execute(
-                "SELECT notification_id FROM tracking WHERE application_name = ?",
-                (application_name,),
-            ).fetchone()
-        return None if row is None else int(row[0])
+            return tracked_position(conn, application_name)
 
     def wait(
         self,
@@ -320,8 +327,7 @@ class ViewStore(TrackingRecorder):
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection inside a read transaction (one snapshot), for queries only."""
         with self._lease_lock:
-            if self._retired:
-                raise StoreRetiredError(f"{self.path} was switched out")
+            self._refuse_if_retired()
             self._leases += 1
             conn = self._idle.pop() if self._idle else None
         try:
