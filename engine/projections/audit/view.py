@@ -10,11 +10,10 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from engine.integrity.keystore import KeyStore
 from engine.projections.audit.fold import ASSIGNMENT, ESCALATION, TICKET
-from engine.projections.kit.projection import CACHE_ROWS, Handler, ViewProjection
+from engine.projections.kit.projection import Handler, ViewProjection
 from engine.projections.kit.records import EventRecord
-from engine.projections.kit.store import UPSTREAM, ViewSchema, ViewStore
+from engine.projections.kit.store import ViewSchema
 
 SCHEMA = ViewSchema(
     name="audit",
@@ -36,25 +35,14 @@ class AuditProjection(ViewProjection):
     name = "audit"
     schema = SCHEMA
 
-    def __init__(
-        self,
-        view: ViewStore,
-        upstream: str = UPSTREAM,
-        cache_rows: int = CACHE_ROWS,
-        keys: KeyStore | None = None,
-    ) -> None:
-        super().__init__(view, upstream, cache_rows, keys)
+    def setup(self) -> Mapping[str, Handler]:
         self._rows: list[tuple[Any, ...]] = []
-        self._handlers: dict[str, Handler] = {
+        return {
             **dict.fromkeys(TICKET, self._ticket_event),
             **dict.fromkeys(ASSIGNMENT, self._routed_event),
             **dict.fromkeys(ESCALATION, self._routed_event),
+            "TicketCommented": self._comment,
         }
-        self._handlers["TicketCommented"] = self._comment
-
-    @property
-    def handlers(self) -> Mapping[str, Handler]:
-        return self._handlers
 
     def _ticket_event(self, r: EventRecord) -> None:
         self._rows.append((r["position"], r["aggregate_id"], r["at"], 0))

@@ -48,7 +48,9 @@ CACHE_ROWS = 20_000
 
 
 class ViewProjection(Projection[ViewStore], ABC):
-    """Folds events into one view's tables."""
+    """Folds events into one view's tables. A view names its schema, makes its caches
+    and handlers in ``setup``, and may change how a batch's rows are written
+    (``flush``) and forgotten (``reset``)."""
 
     schema: ClassVar[ViewSchema]
 
@@ -68,20 +70,28 @@ class ViewProjection(Projection[ViewStore], ABC):
         """The view's write-behind caches (see ``cache``)."""
         self._cur: sqlite3.Cursor | None = None
         self._lost = False
+        self._handlers = dict(self.setup())
+
+    @abstractmethod
+    def setup(self) -> Mapping[str, Handler]:
+        """Make the view's caches (``caches``) and state, and return its handler for
+        each event type it reads (called once, by ``__init__``)."""
 
     @property
-    @abstractmethod
     def handlers(self) -> Mapping[str, Handler]:
         """The view's handler for each event type it reads; other types only advance
         the position."""
+        return self._handlers
 
-    @abstractmethod
     def flush(self, cur: sqlite3.Cursor) -> None:
         """Write the batch's folded rows (inside the batch's transaction)."""
+        for cache in self.caches:
+            cache.flush(cur)
 
-    @abstractmethod
     def reset(self) -> None:
         """Drop every cached row (the batch's transaction was rolled back)."""
+        for cache in self.caches:
+            cache.reset()
 
     def hold_rows(self) -> None:
         """Write rows only when the caches let go of them and when the bulk build ends

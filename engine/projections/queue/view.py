@@ -22,12 +22,11 @@ from typing import Any
 
 from engine.domain import sla
 from engine.domain.base import EVENT_TYPES
-from engine.integrity.keystore import KeyStore
 from engine.integrity.personal import ERASED, decrypt_value, is_encrypted
 from engine.projections.kit.cache import Row, RowCache
-from engine.projections.kit.projection import CACHE_ROWS, Handler, ViewProjection
+from engine.projections.kit.projection import Handler, ViewProjection
 from engine.projections.kit.records import EventRecord, to_us
-from engine.projections.kit.store import UPSTREAM, ViewSchema, ViewStore
+from engine.projections.kit.store import ViewSchema
 from engine.stores.envelope import from_envelope
 
 ACTIVE = frozenset({"new", "in_progress", "pending"})
@@ -159,14 +158,8 @@ class QueueProjection(ViewProjection):
     name = "queue"
     schema = SCHEMA
 
-    def __init__(
-        self,
-        view: ViewStore,
-        upstream: str = UPSTREAM,
-        cache_rows: int = CACHE_ROWS,
-        keys: KeyStore | None = None,
-    ) -> None:
-        super().__init__(view, upstream, cache_rows, keys)
+    def setup(self) -> Mapping[str, Handler]:
+        cache_rows = self.cache_rows
         self.tickets = RowCache(
             "tickets", "ticket_id", TICKET_COLUMNS, max_rows=cache_rows, rowid="seq"
         )
@@ -180,11 +173,11 @@ class QueueProjection(ViewProjection):
         # from the file, after a reset or an eviction). Bounded like the row caches.
         self._parsed: dict[str, tuple[str, sla.SlaClock]] = {}
         self._max_parsed = max(1, cache_rows)
-        if view.created:
+        if self.view.created:
             for cache in self.caches:
                 cache.track_all_keys()
         lifecycle = self._lifecycle
-        self._handlers: dict[str, Handler] = {
+        return {
             "TicketOpened": self._opened,
             "TicketTriaged": self._triaged,
             "TicketWorkStarted": lifecycle("in_progress"),
@@ -212,10 +205,6 @@ class QueueProjection(ViewProjection):
             "AgentUpdated": self._agent,
             **dict.fromkeys(SLA_EVENTS, self._sla),
         }
-
-    @property
-    def handlers(self) -> Mapping[str, Handler]:
-        return self._handlers
 
     # --- ticket events --------------------------------------------------------------
 
@@ -397,9 +386,8 @@ class QueueProjection(ViewProjection):
                     delta[old] -= 1
                 if new is not None:
                     delta[new] += 1
-        self.agents.flush(cur)
-        self.queues.flush(cur)
-        self.clocks.flush(cur)
+        for cache in (self.agents, self.queues, self.clocks):
+            cache.flush(cur)
         changes = [(*key, n) for key, n in delta.items() if n]
         if changes:
             cur.executemany(
@@ -413,5 +401,4 @@ class QueueProjection(ViewProjection):
     def reset(self) -> None:
         self._erasures = 0
         self._parsed.clear()
-        for cache in self.caches:
-            cache.reset()
+        super().reset()

@@ -18,14 +18,12 @@ docs/metrics.md defines every metric computed from these tables.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 
-from engine.integrity.keystore import KeyStore
 from engine.projections.kit.cache import Row, RowCache
-from engine.projections.kit.projection import CACHE_ROWS, Handler, ViewProjection
+from engine.projections.kit.projection import Handler, ViewProjection
 from engine.projections.kit.records import EventRecord
-from engine.projections.kit.store import UPSTREAM, ViewSchema, ViewStore
+from engine.projections.kit.store import ViewSchema
 
 TICKET_COLUMNS = (
     "ticket_id", "seq", "opened_us", "first_queue", "queue", "agent_id", "assigned_us", "lifecycle",
@@ -98,30 +96,23 @@ class ReportProjection(ViewProjection):
     name = "reports"
     schema = SCHEMA
 
-    def __init__(
-        self,
-        view: ViewStore,
-        upstream: str = UPSTREAM,
-        cache_rows: int = CACHE_ROWS,
-        keys: KeyStore | None = None,
-    ) -> None:
-        super().__init__(view, upstream, cache_rows, keys)
+    def setup(self) -> Mapping[str, Handler]:
         self.tickets = RowCache(
-            "tickets", "ticket_id", TICKET_COLUMNS, max_rows=cache_rows, rowid="seq"
+            "tickets", "ticket_id", TICKET_COLUMNS, max_rows=self.cache_rows, rowid="seq"
         )
         self.resolutions = RowCache("resolutions", "position", RESOLUTION_COLUMNS, retain=False)
         self.ratings = RowCache("ratings", "position", RATING_COLUMNS, retain=False)
         self.spans = RowCache("spans", "span_id", SPAN_COLUMNS, retain=False)
         self.sla_outcomes = RowCache("sla_outcomes", "position", SLA_COLUMNS, retain=False)
-        self.agents = RowCache("agents", "agent_id", ("agent_id", "name"), max_rows=cache_rows)
+        self.agents = RowCache("agents", "agent_id", ("agent_id", "name"), max_rows=self.cache_rows)
         self.caches = (
             self.tickets, self.resolutions, self.ratings, self.spans, self.sla_outcomes,
             self.agents,
         )  # fmt: skip
-        if view.created:
+        if self.view.created:
             self.tickets.track_all_keys()
             self.agents.track_all_keys()
-        self._handlers: dict[str, Handler] = {
+        return {
             "TicketOpened": self._opened,
             "TicketCommented": self._commented,
             "TicketWorkStarted": self._lifecycle("in_progress", responds=True),
@@ -142,10 +133,6 @@ class ReportProjection(ViewProjection):
             "AgentRegistered": self._agent,
             **dict.fromkeys(SLA_OUTCOMES, self._sla_outcome),
         }
-
-    @property
-    def handlers(self) -> Mapping[str, Handler]:
-        return self._handlers
 
     # --- helpers ------------------------------------------------------------------
 
@@ -301,13 +288,3 @@ class ReportProjection(ViewProjection):
 
     def _agent(self, r: EventRecord) -> None:
         self.agents.add(self.cur, {"agent_id": r["aggregate_id"], "name": r["data"]["name"]})
-
-    # --- batch end --------------------------------------------------------------------
-
-    def flush(self, cur: sqlite3.Cursor) -> None:
-        for cache in self.caches:
-            cache.flush(cur)
-
-    def reset(self) -> None:
-        for cache in self.caches:
-            cache.reset()
