@@ -15,42 +15,25 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
 
 from engine.integrity.keystore import KeyStore
-from engine.projections.audit import queries as audit_queries
-from engine.projections.audit.export import Export, ExportFormat
+from engine.projections.audit.queries import AuditQueries
 from engine.projections.audit.view import AuditProjection
 from engine.projections.kit.catalog import Catalog
 from engine.projections.kit.log_reader import LogReader
-from engine.projections.kit.models import (
-    AgentReport,
-    AgentWorkload,
-    HistoryEntry,
-    QueueSummary,
-    QueueTicket,
-    ServiceReport,
-    StreamEvent,
-    TicketAsOf,
-)
+from engine.projections.kit.models import StreamEvent
 from engine.projections.kit.progress import ProgressFn
 from engine.projections.kit.projection import CACHE_ROWS, ViewProjection
-from engine.projections.kit.records import to_us
+from engine.projections.kit.queries import check_limit
 from engine.projections.kit.runner import ViewRunner, build, step
-from engine.projections.kit.store import (
-    UPSTREAM,
-    StaleViewError,
-    StoreRetiredError,
-    ViewStore,
-)
-from engine.projections.queue import queries as queue_queries
+from engine.projections.kit.store import UPSTREAM, StaleViewError, StoreRetiredError, ViewStore
+from engine.projections.queue.queries import QueueQueries
 from engine.projections.queue.view import QueueProjection
-from engine.projections.reports import queries as report_queries
+from engine.projections.reports.queries import ReportQueries
 from engine.projections.reports.view import ReportProjection
 from engine.stores.envelope import decode_envelope
 
@@ -66,19 +49,9 @@ VIEW_NAMES = tuple(VIEW_CLASSES)
 MAX_EVENTS_LIMIT = 1000
 
 
-def _id(value: UUID | str) -> str:
-    return str(UUID(str(value)))
-
-
-def _window(from_: datetime, to: datetime) -> tuple[int, int]:
-    f, t = to_us(from_), to_us(to)
-    if f >= t:
-        raise ValueError("the window's start must be before its end")
-    return f, t
-
-
-class Views:
-    """The queue, audit and reports views of one notification log."""
+class Views(QueueQueries, AuditQueries, ReportQueries):
+    """The queue, audit and reports views of one notification log; the queries are
+    those of each view (``queue.queries``, ``audit.queries``, ``reports.queries``)."""
 
     def __init__(
         self,
@@ -235,12 +208,6 @@ class Views:
     def positions(self) -> dict[str, int]:
         return {name: self._read(name, self._tracked) for name in VIEW_NAMES}
 
-    def _tracked(self, conn: sqlite3.Connection) -> int:
-        row = conn.execute(
-            "SELECT notification_id FROM tracking WHERE application_name = ?", (self.upstream,)
-        ).fetchone()
-        return 0 if row is None else int(row[0])
-
     def health(self) -> dict[str, Any]:
         """Each view's position and lag behind the log's head (in positions)."""
         head = self.recorder.max_notification_id() or 0
@@ -292,164 +259,12 @@ class Views:
         for projection in old:
             projection.view.retire(delete=True)
 
-    # --- queue view -----------------------------------------------------------------------
-
-    def queues(self) -> list[QueueSummary]:
-        return self._read("queue", queue_queries.queues)
-
-    def queue_tickets(
-        self,
-        queue: str,
-        status: str | None = None,
-        priority: str | None = None,
-        assignee: UUID | str | None = None,
-        unassigned: bool | None = None,
-        escalated: bool | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-        sla: queue_queries.SlaFilter | None = None,
-    ) -> tuple[list[QueueTicket], str | None]:
-        agent = None if assignee is None else _id(assignee)
-        return self._read(
-            "queue",
-            lambda conn: queue_queries.queue_page(
-                conn,
-                queue,
-                status=status,
-                priority=priority,
-                assignee=agent,
-                unassigned=unassigned,
-                escalated=escalated,
-                sla=sla,
-                limit=limit,
-                cursor=cursor,
-            ),  # fmt: skip
-        )
-
-    def agent_workload(self, agent_id: UUID | str) -> AgentWorkload | None:
-        agent = _id(agent_id)
-        return self._read("queue", lambda conn: queue_queries.agent_workload(conn, agent))
-
-    def search_tickets(
-        self,
-        requester: str | None = None,
-        status: str | None = None,
-        queue: str | None = None,
-        priority: str | None = None,
-        text: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> tuple[list[QueueTicket], str | None]:
-        return self._read(
-            "queue",
-            lambda conn: queue_queries.search(
-                conn,
-                requester=requester,
-                status=status,
-                queue=queue,
-                priority=priority,
-                text=text,
-                created_from=created_from,
-                created_to=created_to,
-                limit=limit,
-                cursor=cursor,
-            ),  # fmt: skip
-        )
-
-    def ticket(self, ticket_id: UUID | str) -> QueueTicket | None:
-        key = _id(ticket_id)
-        return self._read("queue", lambda conn: queue_queries.ticket(conn, key))
-
-    # --- audit view -----------------------------------------------------------------------
-
-    def history(self, ticket_id: UUID | str, include_internal: bool = True) -> list[HistoryEntry]:
-        key = _id(ticket_id)
-        rows = self._read("audit", lambda conn: audit_queries.history_rows(conn, key))
-        return audit_queries.history(rows, self._log, key, include_internal)
-
-    def ticket_as_of(
-        self, ticket_id: UUID | str, at: datetime | None = None, position: int | None = None
-    ) -> TicketAsOf | None:
-        key, at_us = _id(ticket_id), None if at is None else to_us(at)
-        positions = self._read(
-            "audit", lambda conn: audit_queries.as_of_positions(conn, key, at_us, position)
-        )
-        return audit_queries.as_of(positions, self._log, key)
-
-    def export(
-        self,
-        from_: datetime | None = None,
-        to: datetime | None = None,
-        ticket_id: UUID | str | None = None,
-        fmt: ExportFormat = "jsonl",
-        include_internal: bool = True,
-    ) -> Export:
-        """The audit history (events with from_ <= occurred_at < to) as lines; read
-        ``.digest`` once exhausted."""
-        return Export(
-            lambda query: self._read("audit", query),
-            upto=self._read("audit", self._tracked),
-            from_us=None if from_ is None else to_us(from_),
-            to_us=None if to is None else to_us(to),
-            ticket_id=None if ticket_id is None else _id(ticket_id),
-            fmt=fmt,
-            include_internal=include_internal,
-            log=self._log,
-        )
-
-    # --- reports --------------------------------------------------------------------------
-
-    def service_report(
-        self, from_: datetime, to: datetime, queue: str | None = None
-    ) -> ServiceReport:
-        f, t = _window(from_, to)
-
-        def compute(conn: sqlite3.Connection) -> ServiceReport:
-            opened, escalated = report_queries.opened(conn, f, t, queue)
-            resolution_times, reopened = report_queries.resolutions(conn, f, t, queue)
-            csat_average, csat_responses = report_queries.csat(conn, f, t, queue)
-            return ServiceReport(
-                from_=from_,
-                to=to,
-                queue=queue,
-                opened=opened,
-                resolved=len(resolution_times),
-                backlog=report_queries.backlog(conn, t, queue),
-                first_response=report_queries.duration_stats(
-                    report_queries.first_responses(conn, f, t, queue)
-                ),
-                resolution=report_queries.duration_stats(resolution_times),
-                reopen_rate=reopened / len(resolution_times) if resolution_times else None,
-                escalation_rate=escalated / opened if opened else None,
-                csat_average=csat_average,
-                csat_responses=csat_responses,
-                sla=report_queries.sla_compliance(conn, f, t, queue),
-                position=self._tracked(conn),
-            )
-
-        return self._read("reports", compute)
-
-    def agent_report(self, from_: datetime, to: datetime) -> AgentReport:
-        f, t = _window(from_, to)
-        return self._read(
-            "reports",
-            lambda conn: AgentReport(
-                from_=from_,
-                to=to,
-                agents=report_queries.agent_rows(conn, f, t),
-                position=self._tracked(conn),
-            ),
-        )
-
     # --- event stream ---------------------------------------------------------------------
 
     def events(self, after: int = 0, limit: int = 100) -> list[StreamEvent]:
         """Notifications after position ``after``, in order, with their envelopes as
         stored (read from the log itself, not from a view)."""
-        if not 1 <= limit <= MAX_EVENTS_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_EVENTS_LIMIT}")
+        check_limit(limit, MAX_EVENTS_LIMIT)
         notifications = self.recorder.select_notifications(
             start=max(0, after), limit=limit, inclusive_of_start=False
         )

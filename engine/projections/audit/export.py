@@ -18,14 +18,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from engine.projections.audit.fold import Timeline
-from engine.projections.audit.queries import (
+from engine.projections.audit.entry import (
     HISTORY_SELECT,
     INTERNAL,
     POSITION,
     TICKET_ID,
     entry,
 )
+from engine.projections.audit.fold import Timeline
 from engine.projections.kit.log_reader import LogReader
 from engine.projections.kit.records import EventRecord
 

@@ -1,8 +1,10 @@
-"""Queries on the audit view: a ticket's history and its state as of a past moment."""
+"""Queries on the audit view: a ticket's history, its state as of a past moment, and
+the audit export."""
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,42 +13,64 @@ from engine.domain.assignment import Assignment
 from engine.domain.base import DomainEvent
 from engine.domain.escalation import Escalation
 from engine.domain.ticket import Ticket
-from engine.projections.audit.fold import Change, Timeline, reason
+from engine.projections.audit.entry import HISTORY_SELECT, INTERNAL, POSITION, entry
+from engine.projections.audit.export import Export, ExportFormat
+from engine.projections.audit.fold import Timeline
 from engine.projections.kit.log_reader import LogReader
-from engine.projections.kit.models import FieldChange, HistoryEntry, TicketAsOf
-from engine.projections.kit.records import EventRecord, from_us
+from engine.projections.kit.models import HistoryEntry, TicketAsOf
+from engine.projections.kit.queries import ViewQueries, Where, id_text
+from engine.projections.kit.records import to_us
 from engine.stores.envelope import decode_envelope, from_envelope
 
-HISTORY_SELECT = "SELECT position, ticket_id, internal FROM history"
-POSITION, TICKET_ID, INTERNAL = 0, 1, 2
+
+class AuditQueries(ViewQueries):
+    """The audit view's queries (methods of ``Views``); histories and past states are
+    folded from the log's own events, which the view indexes by ticket."""
+
+    _log: LogReader
+    """Reads events from the log, unsealing personal fields where keys allow."""
+
+    def history(self, ticket_id: UUID | str, include_internal: bool = True) -> list[HistoryEntry]:
+        key = id_text(ticket_id)
+        rows = self._read("audit", lambda conn: _history_rows(conn, key))
+        return _history(rows, self._log, key, include_internal)
+
+    def ticket_as_of(
+        self, ticket_id: UUID | str, at: datetime | None = None, position: int | None = None
+    ) -> TicketAsOf | None:
+        key, at_us = id_text(ticket_id), None if at is None else to_us(at)
+        positions = self._read("audit", lambda conn: _as_of_positions(conn, key, at_us, position))
+        return _as_of(positions, self._log, key)
+
+    def export(
+        self,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        ticket_id: UUID | str | None = None,
+        fmt: ExportFormat = "jsonl",
+        include_internal: bool = True,
+    ) -> Export:
+        """The audit history (events with from_ <= occurred_at < to) as lines; read
+        ``.digest`` once exhausted."""
+        return Export(
+            lambda query: self._read("audit", query),
+            upto=self._read("audit", self._tracked),
+            from_us=None if from_ is None else to_us(from_),
+            to_us=None if to is None else to_us(to),
+            ticket_id=None if ticket_id is None else id_text(ticket_id),
+            fmt=fmt,
+            include_internal=include_internal,
+            log=self._log,
+        )
 
 
-def entry(row: tuple[Any, ...], record: EventRecord, changes: list[Change]) -> HistoryEntry:
-    """A history row as the API shows it (the event's data upcast to the current schema)."""
-    return HistoryEntry(
-        position=record["position"],
-        ticket_id=row[TICKET_ID],
-        aggregate_type=record["aggregate_type"],
-        aggregate_id=record["aggregate_id"],
-        aggregate_version=record["aggregate_version"],
-        event_id=record["event_id"],
-        type=record["type"],
-        occurred_at=from_us(record["at"]),
-        actor=record["actor"],
-        reason=reason(record),
-        changes=[FieldChange(field=f, from_=a, to=b) for f, a, b in changes],
-        internal=bool(row[INTERNAL]),
-        data=dict(record["data"]),
-    )
-
-
-def history_rows(conn: sqlite3.Connection, ticket_id: str) -> list[tuple[Any, ...]]:
+def _history_rows(conn: sqlite3.Connection, ticket_id: str) -> list[tuple[Any, ...]]:
     return conn.execute(
         f"{HISTORY_SELECT} WHERE ticket_id = ? ORDER BY position", (ticket_id,)
     ).fetchall()
 
 
-def history(
+def _history(
     rows: list[tuple[Any, ...]], log: LogReader, ticket_id: str, include_internal: bool
 ) -> list[HistoryEntry]:
     """Every event of the ticket in log order, each with the fields it changed; internal
@@ -62,26 +86,21 @@ def history(
     return out
 
 
-def as_of_positions(
+def _as_of_positions(
     conn: sqlite3.Connection, ticket_id: str, at_us: int | None, position: int | None
 ) -> list[int]:
     """The ticket's events that occurred at or before ``at_us`` and are at or before
     ``position`` (each bound optional), in log order."""
-    where: list[str] = ["ticket_id = ?"]
-    params: list[int | str] = [ticket_id]
-    if at_us is not None:
-        where.append("occurred_us <= ?")
-        params.append(at_us)
-    if position is not None:
-        where.append("position <= ?")
-        params.append(position)
+    where = Where("ticket_id = ?", params=[ticket_id])
+    where.given("occurred_us <= ?", at_us)
+    where.given("position <= ?", position)
     rows = conn.execute(
-        f"SELECT position FROM history WHERE {' AND '.join(where)} ORDER BY position", params
+        f"SELECT position FROM history WHERE {where} ORDER BY position", where.params
     )
     return [row[0] for row in rows]
 
 
-def as_of(positions: list[int], log: LogReader, ticket_id: str) -> TicketAsOf | None:
+def _as_of(positions: list[int], log: LogReader, ticket_id: str) -> TicketAsOf | None:
     """The ticket folded by the domain from these events; None if it did not exist yet."""
     state: Ticket | None = None
     routing = assignment.empty(UUID(ticket_id))

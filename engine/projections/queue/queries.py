@@ -7,9 +7,10 @@ import sqlite3
 from collections import Counter
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
-from engine.projections.kit.cursor import decode_cursor, encode_cursor
 from engine.projections.kit.models import AgentWorkload, QueueSummary, QueueTicket
+from engine.projections.kit.queries import Keyset, ViewQueries, Where, id_text, page
 from engine.projections.kit.records import from_us, to_us
 from engine.projections.queue.view import ORDER_COLUMNS
 
@@ -27,7 +28,9 @@ _SELECT = (
     "t.sla_policy_version, t.routing_note "
     "FROM tickets t LEFT JOIN agents a ON a.agent_id = t.assignee_id"
 )
-_ORDER = ", ".join(f"t.{c}" for c in ORDER_COLUMNS)
+QUEUE_ORDER = Keyset("queue", tuple(f"t.{c}" for c in ORDER_COLUMNS), key=(22, 23, 24, 18, 0))
+"""Queue order (see ``queue.view``); the key is where ``_SELECT`` has those columns."""
+NEWEST_FIRST = Keyset("search", ("t.opened_us", "t.ticket_id"), key=(18, 0), descending=True)
 
 
 def _opt_time(value: int | None) -> datetime | None:
@@ -47,20 +50,93 @@ def _ticket(r: tuple[Any, ...]) -> QueueTicket:
     )  # fmt: skip
 
 
-def _limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
-    return limit
+class QueueQueries(ViewQueries):
+    """The queue view's queries (methods of ``Views``)."""
+
+    def queues(self) -> list[QueueSummary]:
+        return self._read("queue", _queues)
+
+    def queue_tickets(
+        self,
+        queue: str,
+        status: str | None = None,
+        priority: str | None = None,
+        assignee: UUID | str | None = None,
+        unassigned: bool | None = None,
+        escalated: bool | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        sla: SlaFilter | None = None,
+    ) -> tuple[list[QueueTicket], str | None]:
+        """A queue's tickets in queue order; active ones unless ``status`` names another.
+        ``sla`` keeps the tickets whose recorded SLA status is that one (``at_risk``: at
+        risk and not breached; ``breached``: a target not yet met was breached)."""
+        where = Where("t.queue = ?", params=[queue])
+        if status is None:
+            where.add("t.active = 1")
+        else:
+            where.add("t.active = ?", 1 if status in ACTIVE_STATUSES else 0)
+            where.add("t.status = ?", status)
+        where.given("t.priority = ?", priority)
+        where.given("t.assignee_id = ?", None if assignee is None else id_text(assignee))
+        if unassigned is not None:
+            where.add(f"t.assignee_id IS {'' if unassigned else 'NOT '}NULL")
+        if escalated is not None:
+            where.add("t.escalated = ?", 1 if escalated else 0)
+        where.given("t.sla_status = ?", sla)
+        return self._read("queue", lambda conn: _page(conn, where, QUEUE_ORDER, limit, cursor))
+
+    def agent_workload(self, agent_id: UUID | str) -> AgentWorkload | None:
+        agent = id_text(agent_id)
+        return self._read("queue", lambda conn: _workload(conn, agent))
+
+    def search_tickets(
+        self,
+        requester: str | None = None,
+        status: str | None = None,
+        queue: str | None = None,
+        priority: str | None = None,
+        text: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[QueueTicket], str | None]:
+        """Tickets newest first; ``text`` is a case-insensitive substring of the title,
+        ``created_from`` inclusive and ``created_to`` exclusive."""
+        where = Where("t.lifecycle IS NOT NULL")
+        where.given("t.requester_id = ?", requester)
+        where.given("t.status = ?", status)
+        where.given("t.queue = ?", queue)
+        where.given("t.priority = ?", priority)
+        if text:
+            where.add("instr(t.title_fold, ?) > 0", text.casefold())
+        where.given("t.opened_us >= ?", None if created_from is None else to_us(created_from))
+        where.given("t.opened_us < ?", None if created_to is None else to_us(created_to))
+        return self._read("queue", lambda conn: _page(conn, where, NEWEST_FIRST, limit, cursor))
+
+    def ticket(self, ticket_id: UUID | str) -> QueueTicket | None:
+        key = id_text(ticket_id)
+        return self._read("queue", lambda conn: _ticket_by_id(conn, key))
 
 
-def ticket(conn: sqlite3.Connection, ticket_id: str) -> QueueTicket | None:
+def _page(
+    conn: sqlite3.Connection, where: Where, keyset: Keyset, limit: int, cursor: str | None
+) -> tuple[list[QueueTicket], str | None]:
+    rows, next_cursor = page(
+        conn, _SELECT, where, keyset, limit=limit, maximum=MAX_LIMIT, cursor=cursor
+    )
+    return [_ticket(r) for r in rows], next_cursor
+
+
+def _ticket_by_id(conn: sqlite3.Connection, ticket_id: str) -> QueueTicket | None:
     row = conn.execute(
         f"{_SELECT} WHERE t.ticket_id = ? AND t.lifecycle IS NOT NULL", (ticket_id,)
     ).fetchone()
     return None if row is None else _ticket(row)
 
 
-def queues(conn: sqlite3.Connection) -> list[QueueSummary]:
+def _queues(conn: sqlite3.Connection) -> list[QueueSummary]:
     described = dict(conn.execute("SELECT name, description FROM queues").fetchall())
     counts: dict[str, list[tuple[Any, ...]]] = {name: [] for name in described}
     for row in conn.execute("SELECT queue, status, priority, unassigned, escalated, n FROM counts"):
@@ -90,64 +166,12 @@ def queues(conn: sqlite3.Connection) -> list[QueueSummary]:
     return out
 
 
-def queue_page(
-    conn: sqlite3.Connection,
-    queue: str,
-    *,
-    status: str | None = None,
-    priority: str | None = None,
-    assignee: str | None = None,
-    unassigned: bool | None = None,
-    escalated: bool | None = None,
-    sla: SlaFilter | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> tuple[list[QueueTicket], str | None]:
-    """A queue's tickets in queue order; active ones unless ``status`` names another.
-    ``sla`` keeps the tickets whose recorded SLA status is that one (``at_risk``: at risk
-    and not breached; ``breached``: a target not yet met was breached)."""
-    where: list[str] = ["t.queue = ?"]
-    params: list[Any] = [queue]
-    if status is None:
-        where.append("t.active = 1")
-    else:
-        where += ["t.active = ?", "t.status = ?"]
-        params += [1 if status in ACTIVE_STATUSES else 0, status]
-    if priority is not None:
-        where.append("t.priority = ?")
-        params.append(priority)
-    if assignee is not None:
-        where.append("t.assignee_id = ?")
-        params.append(assignee)
-    if unassigned is not None:
-        where.append(f"t.assignee_id IS {'' if unassigned else 'NOT '}NULL")
-    if escalated is not None:
-        where.append("t.escalated = ?")
-        params.append(1 if escalated else 0)
-    if sla is not None:
-        where.append("t.sla_status = ?")
-        params.append(sla)
-    if cursor is not None:
-        where.append(f"({_ORDER}) > ({', '.join('?' * len(ORDER_COLUMNS))})")
-        params += decode_cursor("queue", cursor, len(ORDER_COLUMNS))
-    limit = _limit(limit)
-    rows = conn.execute(
-        f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY {_ORDER} LIMIT ?", (*params, limit + 1)
-    ).fetchall()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor("queue", [last[22], last[23], last[24], last[18], last[0]])
-    return [_ticket(r) for r in rows], next_cursor
-
-
-def agent_workload(conn: sqlite3.Connection, agent_id: str) -> AgentWorkload | None:
+def _workload(conn: sqlite3.Connection, agent_id: str) -> AgentWorkload | None:
     agent = conn.execute(
         "SELECT name, capacity, agent_active, queues FROM agents WHERE agent_id = ?", (agent_id,)
     ).fetchone()
     rows = conn.execute(
-        f"{_SELECT} WHERE t.assignee_id = ? AND t.active = 1 ORDER BY {_ORDER} LIMIT ?",
+        f"{_SELECT} WHERE t.assignee_id = ? AND t.active = 1 ORDER BY {QUEUE_ORDER.order} LIMIT ?",
         (agent_id, WORKLOAD_LIMIT),
     ).fetchall()
     if agent is None and not rows:
@@ -167,54 +191,3 @@ def agent_workload(conn: sqlite3.Connection, agent_id: str) -> AgentWorkload | N
         by_priority=dict(sorted(Counter(t.priority or "none" for t in tickets).items())),
         tickets=tickets,
     )
-
-
-def search(
-    conn: sqlite3.Connection,
-    *,
-    requester: str | None = None,
-    status: str | None = None,
-    queue: str | None = None,
-    priority: str | None = None,
-    text: str | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> tuple[list[QueueTicket], str | None]:
-    """Tickets newest first; ``text`` is a case-insensitive substring of the title,
-    ``created_from`` inclusive and ``created_to`` exclusive."""
-    where: list[str] = ["t.lifecycle IS NOT NULL"]
-    params: list[Any] = []
-    for column, value in (
-        ("requester_id", requester),
-        ("status", status),
-        ("queue", queue),
-        ("priority", priority),
-    ):
-        if value is not None:
-            where.append(f"t.{column} = ?")
-            params.append(value)
-    if text:
-        where.append("instr(t.title_fold, ?) > 0")
-        params.append(text.casefold())
-    if created_from is not None:
-        where.append("t.opened_us >= ?")
-        params.append(to_us(created_from))
-    if created_to is not None:
-        where.append("t.opened_us < ?")
-        params.append(to_us(created_to))
-    if cursor is not None:
-        where.append("(t.opened_us, t.ticket_id) < (?, ?)")
-        params += decode_cursor("search", cursor, 2)
-    limit = _limit(limit)
-    rows = conn.execute(
-        f"{_SELECT} WHERE {' AND '.join(where)} "
-        "ORDER BY t.opened_us DESC, t.ticket_id DESC LIMIT ?",
-        (*params, limit + 1),
-    ).fetchall()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("search", [rows[-1][18], rows[-1][0]])
-    return [_ticket(r) for r in rows], next_cursor

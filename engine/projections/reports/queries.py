@@ -11,18 +11,74 @@ import sqlite3
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from engine.projections.kit.models import (
+    AgentReport,
     AgentReportRow,
     BacklogByAge,
     DurationStats,
+    ServiceReport,
     SlaCompliance,
     TargetCompliance,
 )
+from engine.projections.kit.queries import ViewQueries
+from engine.projections.kit.records import to_us
 
 US_PER_DAY = 86_400_000_000
 AGE_BUCKETS = ((1, "under_1d"), (3, "from_1d_to_3d"), (7, "from_3d_to_7d"), (30, "from_7d_to_30d"))
+
+
+class ReportQueries(ViewQueries):
+    """The lead's reports (methods of ``Views``), each over a window ``[from_, to)``."""
+
+    def service_report(
+        self, from_: datetime, to: datetime, queue: str | None = None
+    ) -> ServiceReport:
+        f, t = _window(from_, to)
+
+        def compute(conn: sqlite3.Connection) -> ServiceReport:
+            opened_, escalated = opened(conn, f, t, queue)
+            resolution_times, reopened = resolutions(conn, f, t, queue)
+            csat_average, csat_responses = csat(conn, f, t, queue)
+            return ServiceReport(
+                from_=from_,
+                to=to,
+                queue=queue,
+                opened=opened_,
+                resolved=len(resolution_times),
+                backlog=backlog(conn, t, queue),
+                first_response=duration_stats(first_responses(conn, f, t, queue)),
+                resolution=duration_stats(resolution_times),
+                reopen_rate=_rate(reopened, len(resolution_times)),
+                escalation_rate=_rate(escalated, opened_),
+                csat_average=csat_average,
+                csat_responses=csat_responses,
+                sla=sla_compliance(conn, f, t, queue),
+                position=self._tracked(conn),
+            )
+
+        return self._read("reports", compute)
+
+    def agent_report(self, from_: datetime, to: datetime) -> AgentReport:
+        f, t = _window(from_, to)
+        return self._read(
+            "reports",
+            lambda conn: AgentReport(
+                from_=from_,
+                to=to,
+                agents=agent_rows(conn, f, t),
+                position=self._tracked(conn),
+            ),
+        )
+
+
+def _window(from_: datetime, to: datetime) -> tuple[int, int]:
+    f, t = to_us(from_), to_us(to)
+    if f >= t:
+        raise ValueError("the window's start must be before its end")
+    return f, t
 
 
 def duration_stats(micros: Sequence[int]) -> DurationStats:
