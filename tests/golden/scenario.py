@@ -47,15 +47,18 @@ class FixedTime:
 @contextmanager
 def seeded_randomness(seed: int) -> Iterator[None]:
     """Make the engine's ids, API keys, subject keys and AES nonces (all drawn from
-    ``os.urandom``) a seeded sequence, while the store's own clients (Kafka producers,
+    ``os.urandom``) seeded sequences, while the store's own clients (Kafka producers,
     leases) keep real randomness: what the command path draws is then the same on every
-    store and every run."""
-    rng = random.Random(seed)
+    store and every run. Each kind of draw (a uuid4, a token, a nonce...) has a sequence
+    of its own, named by the function that draws, so the order in which different kinds
+    are drawn does not matter, only the order within one kind."""
+    sequences: dict[str, random.Random] = {}
     real = os.urandom
     lock = threading.Lock()
 
     def urandom(n: int) -> bytes:
-        frame = sys._getframe(1)
+        caller = sys._getframe(1)
+        frame = caller
         ours = False
         while frame is not None:
             name = frame.f_code.co_filename
@@ -66,8 +69,11 @@ def seeded_randomness(seed: int) -> Iterator[None]:
             frame = frame.f_back  # type: ignore[assignment]
         if not ours:
             return real(n)
+        kind = caller.f_code.co_name
         with lock:
-            return rng.randbytes(n)
+            if kind not in sequences:
+                sequences[kind] = random.Random(f"{seed}:{kind}")
+            return sequences[kind].randbytes(n)
 
     # ``secrets`` draws through ``random.SystemRandom``, which holds its own reference.
     system = random._urandom  # type: ignore[attr-defined]
