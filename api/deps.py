@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from engine.app.application import Idempotency
+from api.responses import command_response
 from engine.app.desk import Desk
 from engine.app.permissions import Principal
+from engine.app.runner import Idempotency
 from engine.bootstrap import Runtime
+from engine.domain.commands.base import Command
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -70,3 +73,35 @@ async def get_idempotency(
 
 IdempotencyDep = Annotated[Idempotency | None, Depends(get_idempotency)]
 IfMatch = Annotated[str | None, Header(max_length=100)]
+
+
+class Sender:
+    """Sends one request's command as its caller, with the request's Idempotency-Key and
+    If-Match, and answers it: a route is then one line."""
+
+    def __init__(
+        self, desk: Desk, principal: Principal, idem: Idempotency | None, if_match: str | None
+    ) -> None:
+        self.desk, self.principal, self.idem, self.if_match = desk, principal, idem, if_match
+
+    def __call__(self, command: Command) -> JSONResponse:
+        result = self.desk.send(self.principal, command, idem=self.idem, if_match=self.if_match)
+        return command_response(result)
+
+
+async def get_sender(
+    desk: DeskDep, principal: PrincipalDep, idem: IdempotencyDep, if_match: IfMatch = None
+) -> Sender:
+    return Sender(desk, principal, idem, if_match)
+
+
+async def get_unconditional_sender(
+    desk: DeskDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Sender:
+    return Sender(desk, principal, idem, None)
+
+
+SendDep = Annotated[Sender, Depends(get_sender)]
+"""For commands on a resource with an ETag (If-Match makes them conditional)."""
+SendNewDep = Annotated[Sender, Depends(get_unconditional_sender)]
+"""For commands that create or configure (no If-Match)."""

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.app.application import (
+from engine.app.errors import (
     ConflictError,
     IdempotencyKeyReusedError,
     PreconditionFailedError,

@@ -1,173 +1,69 @@
 """Request and response bodies, named by direction, separate from domain events.
 
-Request bodies forbid unknown fields: an ``actor`` in a body is refused, because the
-actor is always the authenticated principal.
+A request body is its command's sendable fields: ``request_body`` derives it from the
+command model (engine.domain.commands), so a command's fields, types, bounds and checks
+are written once. The fields the caller does not send (the target, which comes from the
+URL, and the ids the engine makes) are left out of the body's schema and refused if
+sent. Bodies refuse unknown fields: an ``actor`` in a body is refused, because the actor
+is always the authenticated principal.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, cast
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, Field, create_model
+from pydantic.json_schema import SkipJsonSchema
 
+from engine.domain.commands import directory as dc
+from engine.domain.commands import escalations as ec
+from engine.domain.commands import service_levels as sc
+from engine.domain.commands import tickets as tc
+from engine.domain.commands.base import Command
 from engine.domain.directory import Role
-from engine.domain.escalation import EscalationKind, TargetType
-from engine.domain.priority import Level, Priority
-from engine.domain.ticket import Channel, Relation, WaitingOn
+
+C = TypeVar("C", bound=Command)
 
 
-def _encodable(value: str) -> str:
-    """Refuse text that is not valid Unicode (e.g. a lone surrogate sent as \\ud800)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text contains an unpaired surrogate; send valid UTF-8") from None
-    return value
+class Body(Command):
+    """A request body: the part of a command its caller sends."""
+
+    command: ClassVar[type[Command]] = Command
+    wire_names: ClassVar[dict[str, str]] = {}  # command field -> its name in the body
+
+    def to_command(self, command: type[C] | None = None, **address: Any) -> C:
+        """The command (``command``, or the one this body was cut from) for ``address``."""
+        target = command or self.command
+        sent = {
+            name: getattr(self, self.wire_names.get(name, name))
+            for name in target.model_fields
+            if name not in target.address and name not in target.makes
+        }
+        return cast(C, target.model_validate({**sent, **address}))
 
 
-Encodable = AfterValidator(_encodable)
-_Strip = {"strip_whitespace": True, "min_length": 1}
-Name = Annotated[str, StringConstraints(**_Strip, max_length=100), Encodable]
-Title = Annotated[str, StringConstraints(**_Strip, max_length=200), Encodable]
-Text = Annotated[str, StringConstraints(**_Strip, max_length=10000), Encodable]
-Reason = Annotated[str, StringConstraints(**_Strip, max_length=2000), Encodable]
-QueueName = Annotated[
-    str, StringConstraints(**_Strip, max_length=64, pattern=r"^[\w.\- ]+$"), Encodable
-]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TicketCreate(Body):
-    title: Title
-    description: Text
-    requester_id: Name | None = Field(
-        default=None, description="who the ticket is for; requesters always file for themselves"
+def request_body(
+    command: type[Command], name: str, wire_names: dict[str, str] | None = None
+) -> type[Body]:
+    """The body of ``command``'s request, named ``name`` in the API's documents;
+    ``wire_names`` gives a command field another name in the body."""
+    wire_names = wire_names or {}
+    hidden = {*command.address, *command.makes} - set(wire_names.values())
+    skip: Any = SkipJsonSchema
+    not_sent = (skip[None], None)  # out of the schema, and refused unless null
+    fields: dict[str, Any] = dict.fromkeys(hidden, not_sent)
+    for field_name, wire in wire_names.items():
+        fields[field_name] = not_sent
+        info = command.model_fields[field_name]
+        fields[wire] = (info.annotation, info)
+    body = cast(
+        type[Body], create_model(name, __base__=(command, Body), __module__=__name__, **fields)
     )
-    requester_name: Name | None = None
-    requester_email: EmailStr | None = None
-    channel: Channel = Channel.API
-    category: Name
-    impact: Level
-    urgency: Level
-    queue: QueueName | None = None
-
-
-class TriageRequest(Body):
-    impact: Level
-    urgency: Level
-    priority: Priority | None = Field(
-        default=None, description="override of the matrix's priority (leads; needs a reason)"
-    )
-    reason: Reason | None = None
-
-
-class CommentCreate(Body):
-    body: Text
-    internal: bool = False
-
-
-class AssignRequest(Body):
-    queue: QueueName | None = None
-    agent_id: UUID | None = None
-    reason: Reason | None = None
-    override_capacity_reason: Reason | None = None
-
-
-class ReasonOptional(Body):
-    reason: Reason | None = None
-
-
-class ReasonRequired(Body):
-    reason: Reason
-
-
-class PendRequest(Body):
-    reason: Reason
-    waiting_on: WaitingOn = "customer"
-
-
-class ResumeRequest(Body):
-    note: Reason | None = None
-
-
-class ResolveRequest(Body):
-    resolution_code: Name
-    note: Text
-
-
-class LinkCreate(Body):
-    ticket_id: UUID
-    relation: Literal["parent", "child", "related", "duplicate_of"]
-
-    def relation_enum(self) -> Relation:
-        return Relation(self.relation)
-
-
-class MergeRequest(Body):
-    into_ticket_id: UUID
-    reason: Reason | None = None
-
-
-class SatisfactionCreate(Body):
-    score: int = Field(ge=1, le=5)
-    comment: Reason | None = None
-
-
-class EscalationCreate(Body):
-    kind: EscalationKind
-    target_type: TargetType
-    target: Name
-    reason: Reason
-    level: int | None = Field(default=None, ge=1, le=10)
-
-
-class NoteOptional(Body):
-    note: Reason | None = None
-
-
-class VendorReferenceCreate(Body):
-    vendor: Name
-    reference: Name
-
-
-class NoteRequired(Body):
-    note: Reason
-
-
-class QueueCreate(Body):
-    name: QueueName
-    description: Reason | None = None
-
-
-class AgentCreate(Body):
-    name: Name
-    email: EmailStr | None = None
-    role: Literal["agent", "lead"] = "agent"
-    queues: list[QueueName] = Field(default_factory=list, max_length=50)
-    capacity: int = Field(default=10, ge=1, le=1000)
-
-
-class AgentUpdate(Body):
-    queues: list[QueueName] | None = Field(default=None, max_length=50)
-    capacity: int | None = Field(default=None, ge=1, le=1000)
-    active: bool | None = None
-    reason: Reason | None = None
-
-
-class ApiKeyCreate(Body):
-    name: Name
-    role: Literal["requester", "auditor", "admin"]
-    principal_id: Name | None = Field(
-        default=None, description="stable id of the person (defaults to role:name)"
-    )
-
-
-class ApiKeyRevoke(Body):
-    reason: Reason = Field(description="why the key stops working (recorded)")
+    body.command = command
+    body.wire_names = wire_names
+    body.__doc__ = None  # the command's docstring is not the body's description
+    return body
 
 
 class CommandPublic(BaseModel):
@@ -192,5 +88,64 @@ class AgentPublic(BaseModel):
     version: int
 
 
-class ErasureRequest(Body):
-    legal_basis: Reason = Field(description="e.g. GDPR Art. 17(1)(a), request ref. 2026-114")
+# --- the request bodies, each cut from its command ----------------------------------------
+# Every body is a Body to a type checker; at run time it is the class request_body makes.
+
+if TYPE_CHECKING:
+    TicketCreate: TypeAlias = Body
+    TriageRequest: TypeAlias = Body
+    CommentCreate: TypeAlias = Body
+    AssignRequest: TypeAlias = Body
+    ReasonOptional: TypeAlias = Body
+    ReasonRequired: TypeAlias = Body
+    PendRequest: TypeAlias = Body
+    ResumeRequest: TypeAlias = Body
+    ResolveRequest: TypeAlias = Body
+    LinkCreate: TypeAlias = Body
+    MergeRequest: TypeAlias = Body
+    SatisfactionCreate: TypeAlias = Body
+    EscalationCreate: TypeAlias = Body
+    NoteOptional: TypeAlias = Body
+    VendorReferenceCreate: TypeAlias = Body
+    NoteRequired: TypeAlias = Body
+    QueueCreate: TypeAlias = Body
+    AgentCreate: TypeAlias = Body
+    AgentUpdate: TypeAlias = Body
+    ApiKeyCreate: TypeAlias = Body
+    ApiKeyRevoke: TypeAlias = Body
+    ErasureRequest: TypeAlias = Body
+    SlaPolicyUpdate: TypeAlias = Body
+    CalendarCreate: TypeAlias = Body
+    RoutingPolicyUpdate: TypeAlias = Body
+    EscalationRulesUpdate: TypeAlias = Body
+    AvailabilityUpdate: TypeAlias = Body
+    ScheduleUpdate: TypeAlias = Body
+else:
+    TicketCreate = request_body(tc.OpenTicket, "TicketCreate")
+    TriageRequest = request_body(tc.Triage, "TriageRequest")
+    CommentCreate = request_body(tc.Comment, "CommentCreate")
+    AssignRequest = request_body(tc.Assign, "AssignRequest")
+    ReasonOptional = request_body(tc.Release, "ReasonOptional")  # also close
+    ReasonRequired = request_body(tc.Reopen, "ReasonRequired")  # also cancel, withdraw
+    PendRequest = request_body(tc.Pend, "PendRequest")
+    ResumeRequest = request_body(tc.Resume, "ResumeRequest")
+    ResolveRequest = request_body(tc.Resolve, "ResolveRequest")
+    LinkCreate = request_body(tc.Link, "LinkCreate", {"other_ticket_id": "ticket_id"})
+    MergeRequest = request_body(tc.Merge, "MergeRequest")
+    SatisfactionCreate = request_body(tc.Rate, "SatisfactionCreate")
+    EscalationCreate = request_body(tc.Escalate, "EscalationCreate")
+    NoteOptional = request_body(ec.AcknowledgeEscalation, "NoteOptional")
+    VendorReferenceCreate = request_body(ec.RecordVendorReference, "VendorReferenceCreate")
+    NoteRequired = request_body(ec.ResolveEscalation, "NoteRequired")
+    QueueCreate = request_body(dc.CreateQueue, "QueueCreate")
+    AgentCreate = request_body(dc.RegisterAgent, "AgentCreate")
+    AgentUpdate = request_body(dc.UpdateAgent, "AgentUpdate")
+    ApiKeyCreate = request_body(dc.IssueApiKey, "ApiKeyCreate")
+    ApiKeyRevoke = request_body(dc.RevokeApiKey, "ApiKeyRevoke")
+    ErasureRequest = request_body(dc.EraseSubject, "ErasureRequest")
+    SlaPolicyUpdate = request_body(sc.SetSlaPolicy, "SlaPolicyUpdate")
+    CalendarCreate = request_body(sc.SetCalendar, "CalendarCreate")
+    RoutingPolicyUpdate = request_body(sc.SetRoutingPolicy, "RoutingPolicyUpdate")
+    EscalationRulesUpdate = request_body(sc.SetEscalationRules, "EscalationRulesUpdate")
+    AvailabilityUpdate = request_body(sc.SetAvailability, "AvailabilityUpdate")
+    ScheduleUpdate = request_body(sc.SetSchedule, "ScheduleUpdate")

@@ -108,7 +108,7 @@ def verify(args: argparse.Namespace) -> int:
                     )
                     return 2
                 auditor = Principal(id="cli", name="cli", role="auditor")
-                report = runtime.desk.verify_ticket(auditor, ticket_id)
+                report = runtime.desk.queries.verify_ticket(auditor, ticket_id)
             else:
                 bar = ProgressBar("verify")
                 report = verify_log(runtime.app.recorder, bar, args.public_key).as_dict()

@@ -19,11 +19,12 @@ from uuid import uuid4
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from engine.app.application import TicketingApp, hash_key, new_api_key
+from engine.app.application import TicketingApp
 from engine.app.desk import Desk
 from engine.app.permissions import Principal
 from engine.domain import directory as dirs
 from engine.domain.base import CommandMeta, EventFactory
+from engine.domain.commands.directory import hash_key, new_api_key
 from engine.integrity.audit import record_checkpoint
 from engine.integrity.checkpoint import Signer
 from engine.integrity.keystore import SQLiteKeyStore
@@ -88,7 +89,7 @@ class Runtime:
         known = self.known_principal(api_key, now)
         if known is not None:
             return known
-        credential = self.app.credential(api_key)
+        credential = self.app.aggregates.credential(api_key)
         if credential is None or credential.revoked:
             self._principals.pop(api_key, None)
             return None
@@ -133,7 +134,7 @@ def bootstrap_admin(
     The marker event sits at a fixed id with version 1, so two processes starting at
     once record it once: the loser's append conflicts and records nothing.
     """
-    if list(app._events(dirs.BOOTSTRAP_ID)):
+    if app.aggregates.events(dirs.BOOTSTRAP_ID):
         return None
     api_key = key or new_api_key()
     meta = CommandMeta(actor="system", occurred_at=clock(), correlation_id=uuid4())

@@ -17,10 +17,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, RuntimeDep
-from engine.app.permissions import Principal, authorize, may
+from engine.app.permissions import authorize, history_scope, may_read_workload, search_scope
 from engine.bootstrap import Runtime
-from engine.domain.base import NotFoundError, PermissionDeniedError
-from engine.domain.directory import Role
+from engine.domain.base import NotFoundError
 from engine.integrity.audit import digest_trailer
 from engine.projections.kit.models import (
     AgentReport,
@@ -119,10 +118,7 @@ def queue_page(
 @router.get("/agents/{agent_id}/workload", response_model=AgentWorkload)
 def workload(agent_id: UUID, views: ViewsDep, principal: PrincipalDep) -> AgentWorkload:
     """An agent's active tickets, counted by priority, against their capacity."""
-    if principal.agent_id != agent_id:
-        authorize(principal, "read_directory")
-    else:
-        authorize(principal, "read_queues")
+    may_read_workload(principal, agent_id)
     found: AgentWorkload | None = views.agent_workload(agent_id)
     if found is None:
         raise NotFoundError(f"agent {agent_id} not found")
@@ -144,9 +140,7 @@ def search(
     cursor: Cursor = None,
 ) -> Page:
     """Search tickets; requesters see only their own."""
-    authorize(principal, "read_ticket")
-    if principal.role == Role.REQUESTER:
-        requester = principal.id
+    requester = search_scope(principal, requester)
     for name, value in (("created_from", created_from), ("created_to", created_to)):
         if value is not None and value.tzinfo is None:
             raise HTTPException(422, f"{name}: give a time zone offset")
@@ -171,7 +165,9 @@ def history(
     ticket_id: UUID, runtime: RuntimeDep, views: ViewsDep, principal: PrincipalDep
 ) -> list[HistoryEntry]:
     """Every change to the ticket across its Ticket, Assignment and Escalation events."""
-    internal = _audit_scope(runtime, principal, ticket_id)
+    internal = history_scope(
+        principal, lambda: runtime.app.aggregates.ticket(ticket_id).requester_id
+    )
     entries: list[HistoryEntry] = views.history(ticket_id, include_internal=internal)
     if not entries:
         raise NotFoundError(f"ticket {ticket_id} not found")
@@ -247,17 +243,3 @@ def _paged(query: Any) -> tuple[list[QueueTicket], str | None]:
     except ValueError as e:  # a cursor that is not ours
         raise HTTPException(422, f"cursor: {e}") from None
     return result
-
-
-def _audit_scope(runtime: Runtime, principal: Principal, ticket_id: UUID) -> bool:
-    """Whether the caller sees internal notes; requesters see their own ticket's
-    public history only."""
-    if may(principal, "read_audit"):
-        return True
-    if principal.role == Role.REQUESTER:
-        ticket = runtime.app.ticket(ticket_id)
-        if ticket.requester_id == principal.id:
-            return False
-    raise PermissionDeniedError(
-        "the audit view is for auditors, leads and admins (requesters: their own tickets)"
-    )

@@ -25,6 +25,16 @@ class CommandResult(BaseModel):
     replayed: bool = False
 
 
+def ticket_etag(ticket_version: int, assignment_version: int) -> str:
+    """The ticket resource's version: the ticket's and its assignment's versions."""
+    return f'"{ticket_version}.{assignment_version}"'
+
+
+def stream_etag(version: int) -> str:
+    """A one-stream resource's version (an escalation, an agent, a configuration)."""
+    return f'"{version}"'
+
+
 class EscalationDetails(BaseModel):
     id: UUID
     ticket_id: UUID

@@ -32,6 +32,9 @@ class CommandMeta(BaseModel):
     occurred_at: AwareDatetime
     correlation_id: UUID
     causation_id: UUID | None = None
+    # The actor's role (``requester``, ``agent``, ...; None for the engine's own
+    # processes): some decisions depend on who asks, none records it in the envelope.
+    role: str | None = None
     # Event ids are made from the correlation id and a counter, so the domain needs
     # no random source: see ``EventFactory``.
 

@@ -54,7 +54,7 @@ from eventsourcing.popo import POPOTrackingRecorder
 from pydantic import AwareDatetime, TypeAdapter
 
 from engine.app.application import TicketingApp
-from engine.app.sla_service import SlaConfig
+from engine.app.config import SlaConfig
 from engine.domain import assignment as asg
 from engine.domain import availability as av
 from engine.domain import directory as dirs
@@ -161,7 +161,7 @@ class SlaClockProcess:
     ) -> None:
         self.app = app
         self.now = now
-        self.config = SlaConfig(app)
+        self.config = SlaConfig(app.aggregates)
         self.tracking = tracking if tracking is not None else POPOTrackingRecorder()
         self.name = name
         self.batch_size = batch_size
@@ -399,7 +399,7 @@ class SlaClockProcess:
             written = decode_envelope(first[0].state)["occurred_at"]
             return _INSTANT.validate_json(json.dumps(written), strict=True)
         except ValueError:  # not readable so: refused as a full read refuses it
-            return self.app._events(ticket_id, 1)[0].occurred_at
+            return self.app.aggregates.events(ticket_id, 1)[0].occurred_at
 
     # --- falling due -------------------------------------------------------------------
 
@@ -536,8 +536,8 @@ class SlaClockProcess:
         meta: CommandMeta,
     ) -> list[DomainEvent]:
         """The automatic escalations the queue's rules ask for on at-risk and breach events."""
-        ticket = self.app.ticket(ticket_id)
-        assignment = self.app.assignment(ticket_id)
+        ticket = self.app.aggregates.ticket(ticket_id)
+        assignment = self.app.aggregates.assignment(ticket_id)
         queue = assignment.queue or ""
         rules = self.config.escalation_rules(queue, meta.occurred_at)
         lead: str | None = None
@@ -590,7 +590,7 @@ class SlaClockProcess:
     def _on_queued(self, event: asg.AssignedToQueue) -> None:
         if self.config.routing_policy(event.queue).policy == "manual":
             return  # Routed by hand (indexing this event dropped any deferral of the ticket).
-        assignment = self.app.assignment(event.ticket_id)
+        assignment = self.app.aggregates.assignment(event.ticket_id)
         if assignment.version != event.originator_version or assignment.agent_id is not None:
             return  # Superseded: assigned by hand, moved on, or already routed.
         self._route(event.ticket_id, event.event_id, record_deferral=True, loaded=assignment)
@@ -606,14 +606,14 @@ class SlaClockProcess:
             self._flush()  # decide on what the ticket's reaction recorded
         for _ in range(MAX_ATTEMPTS):
             # The first attempt may use the assignment the caller has just loaded.
-            assignment = loaded if loaded is not None else self.app.assignment(ticket_id)
+            assignment = loaded if loaded is not None else self.app.aggregates.assignment(ticket_id)
             loaded = None
             queue = assignment.queue
             if queue is None or assignment.agent_id is not None:
                 self.deferred.pop(ticket_id, None)
                 return 0
             policy = self.config.routing_policy(queue)
-            if policy.policy == "manual" or not self.app.ticket(ticket_id).is_active:
+            if policy.policy == "manual" or not self.app.aggregates.ticket(ticket_id).is_active:
                 self.deferred.pop(ticket_id, None)
                 return 0
             now = self.now()

@@ -1,0 +1,228 @@
+"""The one command runner: every command, from the API, the CLI or the engine's own
+processes, is decided and recorded here.
+
+For a command, its handler (one row of the table in ``engine.app.handlers``) says which
+streams to load, which pure decider to call, who may send it and what it answers. The
+runner then: refuses a role that may never send it, answers a retried Idempotency-Key
+from its first result, loads the streams (``Repository``), checks ownership and
+If-Match, decides, and appends every event with the idempotency record in one atomic
+append. A store conflict becomes ``ConflictError`` (nothing recorded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import IntegrityError, Recording
+
+from engine.app.application import TicketingApp
+from engine.app.errors import ConflictError, IdempotencyKeyReusedError, PreconditionFailedError
+from engine.app.permissions import Principal, require_role
+from engine.app.repository import Repository
+from engine.app.results import CommandResult
+from engine.domain.base import CommandMeta, DomainEvent, EventFactory, RuleViolationError
+from engine.domain.commands.base import Command
+from engine.domain.idempotency import CommandProcessed, command_processed, idempotency_id
+
+C = TypeVar("C", bound=Command)
+S = TypeVar("S")
+
+
+class Idempotency:
+    """The identity of one command as the client sent it."""
+
+    def __init__(self, key: str, method: str, path: str, body: bytes) -> None:
+        self.key, self.method, self.path = key, method, path
+        self.request_hash = hashlib.sha256(
+            method.encode() + b" " + path.encode() + b"\n" + body
+        ).hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command answers, but its log position (known once it is committed)."""
+
+    aggregate_id: UUID
+    version: int
+    etag: str
+    status_code: int = 200
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Handler(Generic[C, S]):
+    """One command's row: the role-level permission, the streams it loads, the decider,
+    the answer; and optionally the checks of who may send this command before anything is
+    read (``guard``) and on what was read (``permit``: ownership), the resource's ETag for
+    If-Match, and what happens once it is recorded (``after``)."""
+
+    action: str | None
+    load: Callable[[Repository, C], S]
+    decide: Callable[[C, S, CommandMeta], list[DomainEvent]]
+    answer: Callable[[C, S, list[DomainEvent]], Outcome]
+    guard: Callable[[Principal, C], None] | None = None
+    permit: Callable[[Principal, C, S], None] | None = None
+    etag: Callable[[S], str] | None = None
+    resource: str = "resource"
+    after: Callable[[TicketingApp, C], None] | None = None
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A command's events and answer, decided but not yet appended."""
+
+    events: list[DomainEvent]
+    outcome: Outcome | None = None
+
+
+class Runner:
+    """Sends commands through their handlers; ``decide`` and ``append`` are the two
+    halves of ``send`` for processes that append several decisions together."""
+
+    def __init__(
+        self,
+        app: TicketingApp,
+        handlers: Mapping[type[Command], Handler[Any, Any]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.app = app
+        self.repository = app.aggregates
+        self.handlers = dict(handlers)
+        self.clock = clock
+
+    def register(self, command: type[C], handler: Handler[C, Any]) -> None:
+        self.handlers[command] = handler
+
+    def meta(self, principal: Principal, causation_id: UUID | None = None) -> CommandMeta:
+        return CommandMeta(
+            actor=principal.id,
+            role=principal.role.value,
+            occurred_at=self.clock(),
+            correlation_id=uuid4(),
+            causation_id=causation_id,
+        )
+
+    def send(
+        self,
+        principal: Principal,
+        command: Command,
+        *,
+        idem: Idempotency | None = None,
+        if_match: str | None = None,
+    ) -> CommandResult:
+        """Decide and record ``command`` once, as ``principal``."""
+        handler = self.handlers[type(command)]
+        if handler.action is not None:
+            require_role(principal, handler.action)
+        if handler.guard is not None:
+            handler.guard(principal, command)
+        meta = self.meta(principal)
+        result = self._previous_result(principal, idem) if idem is not None else None
+        if result is None:
+            state = handler.load(self.repository, command)
+            if handler.permit is not None:
+                handler.permit(principal, command, state)
+            if if_match is not None and handler.etag is not None:
+                check_if_match(if_match, handler.etag(state), handler.resource)
+            events = handler.decide(command, state, meta)
+            outcome = handler.answer(command, state, events)
+            result = self._commit(principal, meta, events, outcome, idem)
+        if handler.after is not None:
+            handler.after(self.app, command)
+        return result
+
+    def decide(self, command: Command, meta: CommandMeta) -> Decided:
+        """A command of the engine's own processes: no principal, no If-Match."""
+        handler = self.handlers[type(command)]
+        state = handler.load(self.repository, command)
+        events = handler.decide(command, state, meta)
+        return Decided(events, handler.answer(command, state, events) if events else None)
+
+    def append(self, *decided: Decided) -> list[Recording[UUID]]:
+        """Append the decisions' events in one atomic append; ``ConflictError`` (and
+        nothing recorded) if any stream moved on since it was loaded."""
+        try:
+            return self.app.save(*(e for d in decided for e in d.events))
+        except IntegrityError:
+            raise ConflictError(
+                "another change to the same ticket or agent was recorded first; reload and retry"
+            ) from None
+
+    # --- exactly once ----------------------------------------------------------------------
+
+    def _previous_result(self, principal: Principal, idem: Idempotency) -> CommandResult | None:
+        events = self.repository.events(idempotency_id(principal.id, idem.key))
+        if not events:
+            return None
+        record = events[0]
+        assert isinstance(record, CommandProcessed)
+        if record.request_hash != idem.request_hash:
+            raise IdempotencyKeyReusedError(
+                f"Idempotency-Key {idem.key!r} was used for a different request "
+                f"({record.method} {record.path}); use a new key"
+            )
+        position = self.app.recorder.max_notification_id() or 0
+        return CommandResult.model_validate(
+            {**record.response, "position": position, "replayed": True}
+        )
+
+    def _commit(
+        self,
+        principal: Principal,
+        meta: CommandMeta,
+        events: Sequence[DomainEvent],
+        outcome: Outcome,
+        idem: Idempotency | None,
+    ) -> CommandResult:
+        """Append the events (and the idempotency record) in one atomic append."""
+        pending = list(events)
+        if not pending:
+            raise RuleViolationError("the command changes nothing")
+        answer = CommandResult(
+            aggregate_id=outcome.aggregate_id,
+            version=outcome.version,
+            position=0,
+            etag=outcome.etag,
+            status_code=outcome.status_code,
+            extra=outcome.extra,
+        )
+        if idem is not None:
+            stored = answer.model_dump(mode="json", exclude={"position", "replayed"})
+            stored["extra"] = {k: v for k, v in stored["extra"].items() if k != "api_key"}
+            pending += command_processed(
+                EventFactory(meta),
+                principal.id,
+                idem.key,
+                idem.method,
+                idem.path,
+                idem.request_hash,
+                answer.status_code,
+                stored,
+            )
+        try:
+            recordings = self.app.save(*pending)
+        except IntegrityError:
+            if idem is not None:
+                previous = self._previous_result(principal, idem)
+                if previous is not None:
+                    return previous
+            raise ConflictError(
+                "another change to the same ticket or agent was recorded first; reload and retry"
+            ) from None
+        position = max(r.notification.id for r in recordings) if recordings else 0
+        return answer.model_copy(update={"position": position})
+
+
+def check_if_match(if_match: str, current: str, resource: str) -> None:
+    """Refuse a conditional command whose If-Match names none of the current ETag
+    (a comma-separated list and ``*`` are honoured, as HTTP defines them)."""
+    offered = {tag.strip() for tag in if_match.split(",")}
+    if "*" not in offered and current not in offered:
+        raise PreconditionFailedError(
+            f"If-Match {if_match} does not match the {resource}'s ETag {current}"
+        )

@@ -1,1 +1,0 @@
-"""The service desk's use cases, split by aggregate; ``engine.app.desk.Desk`` joins them."""
