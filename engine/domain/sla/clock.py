@@ -40,6 +40,13 @@ class Deadlines(BaseModel):
     resolution_due_at: AwareDatetime | None = None
     resolution_at_risk_at: AwareDatetime | None = None
 
+    def of(self, target: SlaTarget) -> dict[str, datetime | None]:
+        """The target's due and at-risk instants, as ``TargetClock`` fields."""
+        return {
+            "due_at": getattr(self, f"{target}_due_at"),
+            "at_risk_at": getattr(self, f"{target}_at_risk_at"),
+        }
+
 
 class SlaClockStarted(SlaClockEvent):
     """The ticket's SLA clock started (term 1) or was re-targeted by a re-triage."""
@@ -188,9 +195,7 @@ def _with_deadlines(clock: SlaClock, deadlines: Deadlines) -> dict[str, TargetCl
     for name in TARGETS:
         t = clock.target(name)
         if not t.met:
-            due = getattr(deadlines, f"{name}_due_at")
-            risk = getattr(deadlines, f"{name}_at_risk_at")
-            updated[name] = t.model_copy(update={"due_at": due, "at_risk_at": risk})
+            updated[name] = t.model_copy(update=deadlines.of(name))
     return updated
 
 
@@ -271,11 +276,7 @@ def evolve(state: SlaClock | None, event: DomainEvent) -> SlaClock | None:
 
 def _started(state: SlaClock | None, event: SlaClockStarted) -> SlaClock:
     def fresh(duration: timedelta, name: SlaTarget) -> TargetClock:
-        return TargetClock(
-            duration=duration,
-            due_at=getattr(event.deadlines, f"{name}_due_at"),
-            at_risk_at=getattr(event.deadlines, f"{name}_at_risk_at"),
-        )
+        return TargetClock(duration=duration, **event.deadlines.of(name))
 
     terms = {
         "term": event.term,

@@ -7,7 +7,7 @@ never rewrites a past ticket's outcome.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from engine.domain.base import CommandMeta, DomainEvent, EventFactory
@@ -219,20 +219,33 @@ def _start(state: SlaClock | None, command: StartClock, meta: CommandMeta) -> li
     ]
 
 
+Mark = tuple[datetime, int, SlaTarget, type[SlaAtRisk] | type[SlaBreached]]
+
+
+def _unrecorded(clock: SlaClock) -> Iterator[Mark]:
+    """The at-risk and breach instants not recorded yet of the targets still running, each
+    with the target's order and name and the event it makes."""
+    for order, name in enumerate(TARGETS):
+        t = clock.target(name)
+        if t.met or t.due_at is None or t.at_risk_at is None:
+            continue
+        if not t.at_risk:
+            yield t.at_risk_at, order, name, SlaAtRisk
+        if not t.breached:
+            yield t.due_at, order, name, SlaBreached
+
+
 def _record_due(state: SlaClock, command: RecordDue, meta: CommandMeta) -> list[DomainEvent]:
     # Only the present terms are known: judging an instant before the clock last changed
     # (a reread of an old ticket event) could apply deadlines that were not yet in force.
     if state.phase != "running" or command.until < state.updated_at:
         return []
-    due: list[tuple[datetime, int, SlaTarget, type[SlaAtRisk] | type[SlaBreached]]] = []
-    for order, name in enumerate(TARGETS):
-        t = state.target(name)
-        if t.met or t.due_at is None or t.at_risk_at is None:
-            continue
-        if not t.at_risk and t.at_risk_at <= command.until:
-            due.append((t.at_risk_at, order, name, SlaAtRisk))
-        if not t.breached and t.due_at < command.until:
-            due.append((t.due_at, order, name, SlaBreached))
+    # At risk once the instant is reached; breached only once it has passed.
+    due = [
+        mark
+        for mark in _unrecorded(state)
+        if mark[0] < command.until or (mark[0] == command.until and mark[3] is SlaAtRisk)
+    ]
     make = EventFactory(meta)
     events: list[DomainEvent] = []
     for _, _, name, kind in sorted(due, key=lambda d: (d[0], d[1], d[3] is SlaBreached)):
@@ -266,13 +279,4 @@ def next_deadline(clock: SlaClock) -> datetime | None:
     """The next instant at which an at-risk or breach event falls due, if the clock runs."""
     if clock.phase != "running":
         return None
-    instants: list[datetime] = []
-    for name in TARGETS:
-        t = clock.target(name)
-        if t.met or t.due_at is None or t.at_risk_at is None:
-            continue
-        if not t.at_risk:
-            instants.append(t.at_risk_at)
-        if not t.breached:
-            instants.append(t.due_at)
-    return min(instants, default=None)
+    return min((mark[0] for mark in _unrecorded(clock)), default=None)

@@ -86,24 +86,31 @@ def _target_view(clock: SlaClock, name: SlaTarget, now: datetime) -> TargetView:
     )
 
 
+def _clock_status(clock: SlaClock, has_open: bool, breached: bool, at_risk: bool) -> ClockStatus:
+    """The clock's status from its phase and what its open targets are (``has_open``: a
+    target is not met yet)."""
+    if clock.phase == "stopped":
+        return "stopped"
+    if not has_open:
+        return "met"
+    if breached:
+        return "breached"
+    if at_risk:
+        return "at_risk"
+    return "on_track" if clock.phase == "running" else "paused"
+
+
 def view(clock: SlaClock, now: datetime) -> SlaView:
     """The clock as of ``now``. Past due counts as breached even before the clock process
     records it; ``breach_recorded`` and ``at_risk_recorded`` show what the log says."""
     targets = {name: _target_view(clock, name, now) for name in TARGETS}
     open_targets = [v for v in targets.values() if v.status not in ("met", "met_late")]
-    status: ClockStatus
-    if clock.phase == "stopped":
-        status = "stopped"
-    elif not open_targets:
-        status = "met"
-    elif any(v.status == "breached" for v in open_targets):
-        status = "breached"
-    elif any(v.status == "at_risk" for v in open_targets):
-        status = "at_risk"
-    elif clock.phase != "running":
-        status = "paused"
-    else:
-        status = "on_track"
+    status = _clock_status(
+        clock,
+        bool(open_targets),
+        breached=any(v.status == "breached" for v in open_targets),
+        at_risk=any(v.status == "at_risk" for v in open_targets),
+    )
     dues = [v.due_at for v in open_targets if v.due_at is not None]
     return SlaView(
         ticket_id=clock.ticket_id,
@@ -155,19 +162,7 @@ def facts(clock: SlaClock) -> SlaFacts:
     open_targets = [clock.target(name) for name in TARGETS if not clock.target(name).met]
     breached = any(t.breached for t in open_targets)
     at_risk = any(t.at_risk for t in open_targets)
-    status: ClockStatus
-    if clock.phase == "stopped":
-        status = "stopped"
-    elif not open_targets:
-        status = "met"
-    elif breached:
-        status = "breached"
-    elif at_risk:
-        status = "at_risk"
-    elif clock.phase != "running":
-        status = "paused"
-    else:
-        status = "on_track"
+    status = _clock_status(clock, bool(open_targets), breached=breached, at_risk=at_risk)
     dues = [t.due_at for t in open_targets if t.due_at is not None]
     running = clock.phase == "running"
     return SlaFacts(

@@ -4,6 +4,7 @@ ticket's rules, and returns the events to record."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +21,7 @@ from engine.domain.ticket.events import (
     TicketCommented,
     TicketEscalated,
     TicketEscalationClosed,
+    TicketEvent,
     TicketLinked,
     TicketMerged,
     TicketOpened,
@@ -33,6 +35,13 @@ from engine.domain.ticket.events import (
     WaitingOn,
 )
 from engine.domain.ticket.state import Lifecycle, Ticket, require
+
+
+def _record(
+    t: Ticket, meta: CommandMeta, event: type[TicketEvent], **data: Any
+) -> list[DomainEvent]:
+    """The ticket's next event, stamped with the command's metadata."""
+    return [EventFactory(meta).make(event, t.id, t.version + 1, **data)]
 
 
 class OpenTicket(BaseModel):
@@ -86,18 +95,16 @@ def triage(
             f"urgency {urgency}): an override needs a reason"
         )
     chosen = priority or computed
-    return [
-        EventFactory(meta).make(
-            TicketTriaged,
-            t.id,
-            t.version + 1,
-            impact=impact,
-            urgency=urgency,
-            matrix_priority=computed,
-            priority=chosen,
-            override_reason=override_reason if chosen != computed else None,
-        )
-    ]
+    return _record(
+        t,
+        meta,
+        TicketTriaged,
+        impact=impact,
+        urgency=urgency,
+        matrix_priority=computed,
+        priority=chosen,
+        override_reason=override_reason if chosen != computed else None,
+    )
 
 
 def comment(
@@ -110,52 +117,42 @@ def comment(
     author_role: str,
 ) -> list[DomainEvent]:
     require(t, assignee, "comment")
-    return [
-        EventFactory(meta).make(
-            TicketCommented,
-            t.id,
-            t.version + 1,
-            comment_id=comment_id,
-            body=body,
-            visibility=visibility,
-            author_role=author_role,
-            subject_id=t.requester_id,
-        )
-    ]
+    return _record(
+        t,
+        meta,
+        TicketCommented,
+        comment_id=comment_id,
+        body=body,
+        visibility=visibility,
+        author_role=author_role,
+        subject_id=t.requester_id,
+    )
 
 
 def start(t: Ticket, assignee: UUID | None, meta: CommandMeta) -> list[DomainEvent]:
     require(t, assignee, "start")
-    return [EventFactory(meta).make(TicketWorkStarted, t.id, t.version + 1)]
+    return _record(t, meta, TicketWorkStarted)
 
 
 def pend(
     t: Ticket, assignee: UUID | None, meta: CommandMeta, reason: str, waiting_on: WaitingOn
 ) -> list[DomainEvent]:
     require(t, assignee, "pend")
-    return [
-        EventFactory(meta).make(
-            TicketPended, t.id, t.version + 1, reason=reason, waiting_on=waiting_on
-        )
-    ]
+    return _record(t, meta, TicketPended, reason=reason, waiting_on=waiting_on)
 
 
 def resume(
     t: Ticket, assignee: UUID | None, meta: CommandMeta, note: str | None
 ) -> list[DomainEvent]:
     require(t, assignee, "resume")
-    return [EventFactory(meta).make(TicketResumed, t.id, t.version + 1, note=note)]
+    return _record(t, meta, TicketResumed, note=note)
 
 
 def resolve(
     t: Ticket, assignee: UUID | None, meta: CommandMeta, resolution_code: str, note: str
 ) -> list[DomainEvent]:
     require(t, assignee, "resolve")
-    return [
-        EventFactory(meta).make(
-            TicketResolved, t.id, t.version + 1, resolution_code=resolution_code, note=note
-        )
-    ]
+    return _record(t, meta, TicketResolved, resolution_code=resolution_code, note=note)
 
 
 def reopen(
@@ -168,19 +165,19 @@ def reopen(
             f"the reopen window of {window} after resolution ({t.resolved_at.isoformat()}) "
             "has passed: open a new ticket and link it"
         )
-    return [EventFactory(meta).make(TicketReopened, t.id, t.version + 1, reason=reason)]
+    return _record(t, meta, TicketReopened, reason=reason)
 
 
 def close(
     t: Ticket, assignee: UUID | None, meta: CommandMeta, reason: str | None
 ) -> list[DomainEvent]:
     require(t, assignee, "close")
-    return [EventFactory(meta).make(TicketClosed, t.id, t.version + 1, reason=reason)]
+    return _record(t, meta, TicketClosed, reason=reason)
 
 
 def cancel(t: Ticket, assignee: UUID | None, meta: CommandMeta, reason: str) -> list[DomainEvent]:
     require(t, assignee, "cancel")
-    return [EventFactory(meta).make(TicketCancelled, t.id, t.version + 1, reason=reason)]
+    return _record(t, meta, TicketCancelled, reason=reason)
 
 
 def link(
@@ -252,16 +249,9 @@ def rate(
         raise RuleViolationError("a merged ticket is rated on the ticket it was merged into")
     if t.csat_score is not None:
         raise RuleViolationError("satisfaction has already been rated for this ticket")
-    return [
-        EventFactory(meta).make(
-            SatisfactionRated,
-            t.id,
-            t.version + 1,
-            score=score,
-            comment=comment_text,
-            subject_id=t.requester_id,
-        )
-    ]
+    return _record(
+        t, meta, SatisfactionRated, score=score, comment=comment_text, subject_id=t.requester_id
+    )
 
 
 def escalated(
@@ -296,12 +286,6 @@ def escalation_closed(t: Ticket, meta: CommandMeta, escalation_id: UUID) -> list
     """Record that one escalation ended; the level resets only when none stays open."""
     remaining = [e for e in t.open_escalations if e[0] != escalation_id]
     level = t.escalation_level if remaining else 0
-    return [
-        EventFactory(meta).make(
-            TicketEscalationClosed,
-            t.id,
-            t.version + 1,
-            escalation_id=escalation_id,
-            escalation_level=level,
-        )
-    ]
+    return _record(
+        t, meta, TicketEscalationClosed, escalation_id=escalation_id, escalation_level=level
+    )

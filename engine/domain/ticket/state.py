@@ -92,6 +92,10 @@ class Ticket(BaseModel):
         return self.lifecycle in (Lifecycle.NEW, Lifecycle.IN_PROGRESS, Lifecycle.PENDING)
 
 
+# What a ticket that is no longer pending clears.
+_NOT_WAITING: dict[str, None] = {"pending_reason": None, "waiting_on": None}
+
+
 def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
     """Fold one event into the state. Never raises on a valid history."""
     v, at = event.originator_version, event.occurred_at
@@ -150,8 +154,7 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
             return s.model_copy(
                 update={
                     "lifecycle": Lifecycle.IN_PROGRESS,
-                    "pending_reason": None,
-                    "waiting_on": None,
+                    **_NOT_WAITING,
                 }
             )
         case TicketResolved():
@@ -161,8 +164,7 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     "resolved_at": at,
                     "resolution_code": event.resolution_code,
                     "resolution_note": event.note,
-                    "pending_reason": None,
-                    "waiting_on": None,
+                    **_NOT_WAITING,
                     "first_response_at": s.first_response_at or at,
                 }
             )
@@ -184,8 +186,7 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     "lifecycle": Lifecycle.CANCELLED,
                     "closed_at": at,
                     "cancel_reason": event.reason,
-                    "pending_reason": None,
-                    "waiting_on": None,
+                    **_NOT_WAITING,
                 }
             )
         case TicketLinked():
@@ -197,8 +198,7 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     "lifecycle": Lifecycle.CLOSED,
                     "closed_at": at,
                     "merged_into": event.into_ticket_id,
-                    "pending_reason": None,
-                    "waiting_on": None,
+                    **_NOT_WAITING,
                 }
             )
         case SatisfactionRated():
