@@ -355,39 +355,13 @@ class SlaClockProcess:
     def _command_for(
         self, event: DomainEvent, clock: sla.SlaClock | None
     ) -> sla.ClockCommand | None:
-        v, at = event.originator_version, event.occurred_at
-        match event:
-            case tk.TicketTriaged():
-                if clock is not None and (
-                    clock.priority == event.priority or v <= clock.ticket_version
-                ):
-                    return None
-                return sla.StartClock(
-                    ticket_id=event.originator_id,
-                    source_version=v,
-                    opened_at=self._opened_at(event.originator_id, at),
-                    terms=self.config.terms(event.priority, at),
-                )
-            case tk.TicketCommented():
-                if event.visibility == "public" and event.author_role != "requester":
-                    return sla.RecordFirstResponse(source_version=v, at=at)
-            case tk.TicketWorkStarted():
-                return sla.RecordFirstResponse(source_version=v, at=at)
-            case tk.TicketPended():
-                return sla.PauseClock(
-                    source_version=v, at=at, reason=f"waiting on {event.waiting_on}"
-                )
-            case tk.TicketResumed():
-                return sla.ResumeClock(source_version=v, at=at, reason="resumed")
-            case tk.TicketResolved():
-                return sla.RecordResolution(source_version=v, at=at)
-            case tk.TicketReopened():
-                return sla.ResumeClock(source_version=v, at=at, reason="reopened")
-            case tk.TicketCancelled():
-                return sla.StopClock(source_version=v, at=at, reason="cancelled")
-            case tk.TicketMerged():
-                return sla.StopClock(source_version=v, at=at, reason="merged")
-        return None
+        at = event.occurred_at
+        return sla.clock_command_for(
+            event,
+            clock,
+            terms=lambda priority: self.config.terms(priority, at),
+            opened_at=lambda: self._opened_at(event.originator_id, at),
+        )
 
     def _opened_at(self, ticket_id: UUID, default: datetime) -> datetime:
         """When the ticket's first event happened, read from its envelope alone (the rest

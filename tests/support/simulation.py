@@ -6,8 +6,9 @@ append per command, with a clock and ids that the caller controls.
 property tests; commands the domain refuses raise ``DomainError`` and record nothing.
 
 With ``sla=True`` the desk also runs each ticket's SLA clock as the clock process does
-(engine/clock.py): every ticket event's clock reaction is appended right after it, and
-moving the clock forward records the at-risk and breach events that fell due.
+(engine/processes/sla_clock.py: the same ``sla.clock_command_for`` and the same actor):
+every ticket event's clock reaction is appended right after it, and moving the clock
+forward records the at-risk and breach events that fell due.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from engine.domain.escalation import Escalation, EscalationStatus
 from engine.domain.priority import Level, Priority, PriorityMatrix
 from engine.domain.ticket import Channel, OpenTicket, Relation, Ticket, Visibility
 from engine.integrity.keystore import KeyStore
+from engine.processes.sla_clock import ACTOR as CLOCK_ACTOR
 from engine.stores.envelope import EnvelopeMapper
 
 REOPEN_WINDOW = timedelta(days=7)
@@ -122,7 +124,7 @@ class Desk:
                 if clock is not None:
                     self.clocks[tid] = clock
 
-    # --- the SLA clock (as engine/clock.py runs it) -----------------------------------
+    # --- the SLA clock (as engine/processes/sla_clock.py runs it) ---------------------
 
     def tick(self) -> None:
         """Record the at-risk and breach events that fell due by now."""
@@ -130,7 +132,7 @@ class Desk:
             deadline = sla_module.next_deadline(clock)
             if deadline is not None and deadline <= self.clock:
                 due = sla_module.decide(
-                    clock, sla_module.RecordDue(until=self.clock), self.meta("sla-clock")
+                    clock, sla_module.RecordDue(until=self.clock), self.meta(CLOCK_ACTOR)
                 )
                 if due:
                     self.record(due)
@@ -142,7 +144,7 @@ class Desk:
         if command is None:
             return
         meta = CommandMeta(
-            actor="sla-clock",
+            actor=CLOCK_ACTOR,
             occurred_at=event.occurred_at,
             correlation_id=self.new_id(),
             causation_id=event.event_id,
@@ -159,40 +161,20 @@ class Desk:
     def _clock_command(
         self, event: DomainEvent, clock: sla_module.SlaClock | None
     ) -> sla_module.ClockCommand | None:
-        v, at = event.originator_version, event.occurred_at
-        match event:
-            case ticket.TicketTriaged():
-                if clock is not None and (
-                    clock.priority == event.priority or v <= clock.ticket_version
-                ):
-                    return None
-                policy = sla_module.DEFAULT_POLICY
-                calendar = sla_module.builtin_calendar(policy.targets[event.priority].calendar)
-                assert calendar is not None, "the default policy uses built-in calendars"
-                return sla_module.StartClock(
-                    ticket_id=event.originator_id,
-                    source_version=v,
-                    opened_at=self.tickets[event.originator_id].opened_at,
-                    terms=sla_module.terms_for(policy, calendar, event.priority),
-                )
-            case ticket.TicketCommented():
-                if event.visibility == "public" and event.author_role != "requester":
-                    return sla_module.RecordFirstResponse(source_version=v, at=at)
-            case ticket.TicketWorkStarted():
-                return sla_module.RecordFirstResponse(source_version=v, at=at)
-            case ticket.TicketPended():
-                return sla_module.PauseClock(source_version=v, at=at)
-            case ticket.TicketResumed():
-                return sla_module.ResumeClock(source_version=v, at=at, reason="resumed")
-            case ticket.TicketResolved():
-                return sla_module.RecordResolution(source_version=v, at=at)
-            case ticket.TicketReopened():
-                return sla_module.ResumeClock(source_version=v, at=at, reason="reopened")
-            case ticket.TicketCancelled():
-                return sla_module.StopClock(source_version=v, at=at, reason="cancelled")
-            case ticket.TicketMerged():
-                return sla_module.StopClock(source_version=v, at=at, reason="merged")
-        return None
+        """The clock's own rule; the desk runs under the built-in policy and calendars."""
+        return sla_module.clock_command_for(
+            event,
+            clock,
+            terms=self._default_terms,
+            opened_at=lambda: self.tickets[event.originator_id].opened_at,
+        )
+
+    @staticmethod
+    def _default_terms(priority: Priority) -> sla_module.ClockTerms:
+        policy = sla_module.DEFAULT_POLICY
+        calendar = sla_module.builtin_calendar(policy.targets[priority].calendar)
+        assert calendar is not None, "the default policy uses built-in calendars"
+        return sla_module.terms_for(policy, calendar, priority)
 
     def assignment(self, ticket_id: UUID) -> Assignment:
         return self.assignments.get(ticket_id) or routing.empty(ticket_id)
@@ -267,8 +249,8 @@ class Desk:
 
     def accept(self, ticket_id: UUID) -> None:
         a = self.assignment(ticket_id)
-        if a.agent_id is None:
-            raise RuleViolationError("nobody to accept")
+        ticket.require(self.tickets[ticket_id], a.agent_id, "accept", accepted=a.accepted)
+        assert a.agent_id is not None
         self.record(routing.accept(a, self.meta(), a.agent_id))
 
     def release(self, ticket_id: UUID) -> None:
@@ -439,7 +421,8 @@ class Desk:
             self.open(title, f"user{pick % 3}", queue, LEVELS[choice % 3], LEVELS[pick % 3])
             return
         tid = ids[pick % len(ids)]
-        allowed = sorted(ticket.ALLOWED[self.status(tid)])
+        a = self.assignment(tid)
+        allowed = sorted(ticket.allowed_actions(self.tickets[tid], a.agent_id, a.accepted))
         open_escalations = [
             e.id
             for e in self.escalations.values()
