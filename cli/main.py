@@ -86,7 +86,7 @@ def verify(args: argparse.Namespace) -> int:
     from cli.progress import ProgressBar
     from engine.app.permissions import Principal
     from engine.bootstrap import Runtime
-    from engine.integrity.audit import verify_bundle, verify_log
+    from engine.app.audit import verify_bundle, verify_log
 
     if args.bundle:
         try:
@@ -209,7 +209,7 @@ def export(args: argparse.Namespace) -> int:
 
     from cli.progress import ProgressBar
     from engine.bootstrap import Runtime
-    from engine.integrity.audit import build_bundle, dump_bundle
+    from engine.app.audit import build_bundle, dump_bundle
 
     ticket_id = None
     if args.ticket:
@@ -245,7 +245,7 @@ def _export_history(args: argparse.Namespace, ticket_id: object) -> int:
 
     from cli.progress import ProgressBar
     from engine.bootstrap import Runtime
-    from engine.integrity.audit import digest_trailer
+    from engine.app.audit import digest_trailer
     from engine.projections import Views
 
     start, end = _instant(args.from_, "from"), _instant(args.to, "to")

@@ -17,17 +17,18 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import PersistenceError
 
 from engine.app.application import TicketingApp
 from engine.app.desk import Desk
+from engine.app.errors import ConflictError
 from engine.app.permissions import Principal
 from engine.domain import directory as dirs
-from engine.domain.base import CommandMeta, EventFactory
-from engine.domain.commands.directory import hash_key, new_api_key
-from engine.integrity.audit import record_checkpoint
+from engine.domain.base import CommandMeta
+from engine.domain.commands.directory import BootstrapAdmin, new_api_key
 from engine.integrity.checkpoint import Signer
 from engine.integrity.keystore import SQLiteKeyStore
+from engine.processes.checkpoints import CheckpointProcess
 from engine.processes.sla_clock import start_clock
 from engine.settings import Settings
 
@@ -58,21 +59,8 @@ class Runtime:
 
     def checkpoint(self) -> dict[str, Any]:
         """Record a signed checkpoint of every stream's head now."""
-        return record_checkpoint(self.app, self.signer, self.clock())
-
-    def start_checkpoints(self) -> None:
-        interval = self.settings.checkpoint_interval_s
-        if interval <= 0:
-            return
-
-        def loop() -> None:
-            while not self.stopping.wait(interval):
-                try:
-                    self.checkpoint()
-                except Exception:  # keep serving; the next interval tries again
-                    log.exception("periodic checkpoint failed")
-
-        threading.Thread(target=loop, name="checkpoints", daemon=True).start()
+        process: CheckpointProcess = self.extras["checkpoints"]
+        return process.record()
 
     def known_principal(self, api_key: str, now: float | None = None) -> Principal | None:
         """The key's principal if it is remembered and fresh; never reads the store."""
@@ -126,26 +114,16 @@ def prepare_data_dir(path: Path) -> None:
         raise StartupError(f"data directory {path} is not writable")
 
 
-def bootstrap_admin(
-    app: TicketingApp, key: str | None, clock: Callable[[], datetime]
-) -> str | None:
-    """On the very first start, record the admin credential; return the new key.
-
-    The marker event sits at a fixed id with version 1, so two processes starting at
-    once record it once: the loser's append conflicts and records nothing.
-    """
-    if app.aggregates.events(dirs.BOOTSTRAP_ID):
+def bootstrap_admin(desk: Desk, key: str | None) -> str | None:
+    """On the very first start, record the admin credential; return the new key (None
+    when another start recorded one first)."""
+    if desk.app.aggregates.events(dirs.BOOTSTRAP_ID):
         return None
     api_key = key or new_api_key()
-    meta = CommandMeta(actor="system", occurred_at=clock(), correlation_id=uuid4())
-    make = EventFactory(meta)
-    events = dirs.issue_credential(make, hash_key(api_key), "admin", "admin", dirs.Role.ADMIN, None)
-    events.append(
-        make.make(dirs.SystemBootstrapped, dirs.BOOTSTRAP_ID, 1, admin_principal_id="admin")
-    )
+    meta = CommandMeta(actor="system", occurred_at=desk.clock(), correlation_id=uuid4())
     try:
-        app.save(*events)
-    except IntegrityError:
+        desk.runner.append(desk.runner.decide(BootstrapAdmin(api_key=api_key), meta))
+    except ConflictError:
         return None
     return api_key
 
@@ -172,22 +150,24 @@ def build_runtime(
             reopen_window=timedelta(days=settings.reopen_window_days),
             keys=keys,
         )
-        created = bootstrap_admin(app, settings.bootstrap_admin_key, clock)
+        desk = Desk(app, clock)
+        created = bootstrap_admin(desk, settings.bootstrap_admin_key)
     except (OSError, sqlite3.Error, PersistenceError) as e:
         where = settings.kafka_topic if settings.uses_kafka else settings.data_dir / "events.sqlite"
         raise StartupError(f"cannot open the event store ({where}): {e}") from None
     runtime = Runtime(
         settings=settings,
         app=app,
-        desk=Desk(app, clock),
+        desk=desk,
         signer=signer,
         clock=clock,
         admin_key_created=created,
     )
     if start_views and settings.projections == "in-process":
         runtime.views = start_projections(app, settings.data_dir)
+    runtime.extras["checkpoints"] = checkpoints = CheckpointProcess(desk.runner, signer, clock)
     if start_views:
-        runtime.start_checkpoints()
+        checkpoints.start(settings.checkpoint_interval_s, runtime.stopping)
     if start_views and settings.clock == "in-process":
         runtime.extras["clock"] = start_clock(
             app, settings.data_dir, clock, settings.clock_interval_s, runtime.stopping

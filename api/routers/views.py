@@ -20,7 +20,7 @@ from api.deps import PrincipalDep, RuntimeDep
 from engine.app.permissions import authorize, history_scope, may_read_workload, search_scope
 from engine.bootstrap import Runtime
 from engine.domain.base import NotFoundError
-from engine.integrity.audit import digest_trailer
+from engine.app.audit import digest_trailer
 from engine.projections.kit.models import (
     AgentReport,
     AgentWorkload,

@@ -16,13 +16,13 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import EventStore, Mapper, Recording
 
+from engine.app.recording import ChainedEventStore
 from engine.app.repository import Repository
 from engine.app.streams import StreamCache
 from engine.domain.base import DomainEvent
 from engine.domain.commands.tickets import DeskRules
 from engine.domain.priority import PriorityMatrix
 from engine.integrity.keystore import KeyStore, MemoryKeyStore
-from engine.integrity.recording import ChainedEventStore
 from engine.stores.envelope import EnvelopeMapper
 
 

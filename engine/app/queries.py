@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from engine.app.audit import ticket_streams, verify_streams
 from engine.app.config import SlaConfig
 from engine.app.permissions import Principal, authorize
 from engine.app.repository import Repository
@@ -20,7 +21,6 @@ from engine.domain import directory as dirs
 from engine.domain import sla
 from engine.domain import ticket as tk
 from engine.domain.base import NotFoundError
-from engine.integrity.audit import ticket_streams, verify_streams
 from engine.stores.envelope import decode_envelope
 
 

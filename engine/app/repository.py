@@ -47,6 +47,11 @@ class Repository:
         """The stream's events (up to ``version``), decoded."""
         return list(self.app.events.get(aggregate_id, lte=version))  # type: ignore[arg-type]
 
+    def last_version(self, aggregate_id: UUID) -> int:
+        """The stream's version (0 before its first event)."""
+        last = list(self.app.events.get(aggregate_id, desc=True, limit=1))
+        return last[0].originator_version if last else 0
+
     def fold(
         self,
         aggregate_id: UUID,

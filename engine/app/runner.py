@@ -74,10 +74,12 @@ class Handler(Generic[C, S]):
 
 @dataclass(frozen=True)
 class Decided:
-    """A command's events and answer, decided but not yet appended."""
+    """A command's events and answer, decided but not yet appended, and the state it
+    was decided on."""
 
     events: list[DomainEvent]
     outcome: Outcome | None = None
+    state: Any = None
 
 
 class Runner:
@@ -136,12 +138,15 @@ class Runner:
             handler.after(self.app, command)
         return result
 
-    def decide(self, command: Command, meta: CommandMeta) -> Decided:
-        """A command of the engine's own processes: no principal, no If-Match."""
+    def decide(self, command: Command, meta: CommandMeta | Callable[[Any], CommandMeta]) -> Decided:
+        """Half of ``send`` for the engine's own processes (no principal, no If-Match):
+        load and decide, without appending. ``meta`` may be made from the loaded state
+        (a process's correlation id names what it reacted to)."""
         handler = self.handlers[type(command)]
         state = handler.load(self.repository, command)
-        events = handler.decide(command, state, meta)
-        return Decided(events, handler.answer(command, state, events) if events else None)
+        events = handler.decide(command, state, meta(state) if callable(meta) else meta)
+        outcome = handler.answer(command, state, events) if events else None
+        return Decided(events, outcome, state)
 
     def append(self, *decided: Decided) -> list[Recording[UUID]]:
         """Append the decisions' events in one atomic append; ``ConflictError`` (and

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.stores.jsonbytes import compact_json
+from engine.integrity.jsonbytes import compact_json
 
 
 def canonical_bytes(envelope: dict[str, Any]) -> bytes:

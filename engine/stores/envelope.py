@@ -37,9 +37,9 @@ from eventsourcing.persistence import (
 from engine.domain import events as _events  # noqa: F401  (registers every event type)
 from engine.domain.base import EVENT_TYPES, DomainEvent
 from engine.integrity.chain import envelope_hash
+from engine.integrity.jsonbytes import compact_json
 from engine.integrity.keystore import KeyStore
 from engine.integrity.personal import is_encrypted, seal, unseal
-from engine.stores.jsonbytes import compact_json
 
 ENVELOPE_KEYS = (
     "event_id",

@@ -23,7 +23,7 @@ from engine.bootstrap import Runtime, build_runtime
 from engine.domain.directory import Role
 from engine.domain.priority import Level
 from engine.domain.ticket import Channel, OpenTicket
-from engine.integrity.audit import build_bundle, verify_bundle, verify_log
+from engine.app.audit import build_bundle, verify_bundle, verify_log
 from engine.settings import Settings
 
 ADMIN = Principal(id="admin", name="admin", role=Role.ADMIN)

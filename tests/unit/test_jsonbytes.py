@@ -1,4 +1,4 @@
-"""engine.stores.jsonbytes writes exactly json.dumps's compact bytes, whatever the value: the
+"""engine.integrity.jsonbytes writes exactly json.dumps's compact bytes, whatever the value: the
 envelope format and every hash in the chain depend on it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.stores.jsonbytes import compact_json
+from engine.integrity.jsonbytes import compact_json
 
 
 def reference(value: Any, sort_keys: bool) -> bytes:

@@ -120,6 +120,12 @@ HANDLERS: dict[type[Command], Handler[Any, Any]] = {
         cmd.revoke_api_key,
         stream_answer(lambda c: c.credential_id),
     ),
+    cmd.BootstrapAdmin: Handler(
+        None,
+        _nothing,
+        cmd.bootstrap_admin,
+        stream_answer(lambda c: dirs.BOOTSTRAP_ID, 201),
+    ),
     cmd.EraseSubject: Handler(
         "manage_directory",
         load_subject,

@@ -137,3 +137,20 @@ def erase_subject(
     c: EraseSubject, s: Found[privacy.DataSubject], meta: CommandMeta
 ) -> list[DomainEvent]:
     return privacy.erase(s.state, meta, c.legal_basis)
+
+
+class BootstrapAdmin(Command):
+    """The first start's admin credential, recorded once with the bootstrap marker."""
+
+    api_key: str = Field(repr=False)
+
+
+def bootstrap_admin(c: BootstrapAdmin, s: None, meta: CommandMeta) -> list[DomainEvent]:
+    """The admin key's credential and the marker at a fixed id and version 1, so that two
+    processes starting at once record it once: the other's append conflicts."""
+    make = EventFactory(meta)
+    events = dirs.issue_credential(make, hash_key(c.api_key), "admin", "admin", Role.ADMIN, None)
+    events.append(
+        make.make(dirs.SystemBootstrapped, dirs.BOOTSTRAP_ID, 1, admin_principal_id="admin")
+    )
+    return events

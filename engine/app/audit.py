@@ -1,22 +1,18 @@
-"""Audit integrity over the whole log: verify chains and checkpoints, record signed
-checkpoints, and build and check offline replay bundles."""
+"""Audit integrity over the whole log: verify chains and checkpoints, and build and
+check offline replay bundles (checkpoints are recorded by engine.processes.checkpoints)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.persistence import ApplicationRecorder
 
-from engine.domain.audit import CHECKPOINTS_ID, CheckpointRecorded
-from engine.domain.base import CommandMeta, EventFactory
 from engine.integrity.chain import Break, ChainVerifier
 from engine.integrity.checkpoint import (
-    Signer,
     inclusion_proof,
     leaf,
     merkle_root,
@@ -153,48 +149,6 @@ def verify_streams(streams: dict[str, list[dict[str, Any]]]) -> Report:
                 report.broken = verifier.broken
                 return report
     return report
-
-
-def record_checkpoint(
-    app: Any, signer: Signer, now: datetime, progress: Progress | None = None
-) -> dict[str, Any]:
-    """Sign the Merkle root of every stream's head as of the current log position."""
-    position = app.recorder.max_notification_id() or 0
-    verifier_heads: dict[str, tuple[int, str]] = {}
-    for _, state in scan(app.recorder, progress, stop=position):
-        envelope = decode_envelope(state)
-        verifier_heads[str(envelope["aggregate_id"])] = (
-            int(envelope["aggregate_version"]),
-            str(envelope["hash"]),
-        )
-    root = merkle_root(verifier_heads)
-    signature = signer.sign(signed_message(position, len(verifier_heads), root))
-    for _attempt in range(5):
-        previous = list(app.events.get(CHECKPOINTS_ID, desc=True, limit=1))
-        version = previous[0].originator_version + 1 if previous else 1
-        meta = CommandMeta(actor="system", occurred_at=now, correlation_id=uuid4())
-        event = EventFactory(meta).make(
-            CheckpointRecorded,
-            CHECKPOINTS_ID,
-            version,
-            position=position,
-            stream_count=len(verifier_heads),
-            merkle_root=root,
-            public_key=signer.public_key,
-            signature=signature,
-        )
-        try:
-            recordings = app.save(event)
-        except IntegrityError:
-            continue
-        return {
-            "position": position,
-            "stream_count": len(verifier_heads),
-            "merkle_root": root,
-            "public_key": signer.public_key,
-            "recorded_at_position": recordings[-1].notification.id,
-        }
-    raise IntegrityError("could not record the checkpoint after 5 attempts")
 
 
 def ticket_streams(app: Any, ticket_id: UUID) -> list[UUID]:
