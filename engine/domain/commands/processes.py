@@ -75,6 +75,7 @@ class EscalateForSla(Command):
 
     ticket_id: UUID
     due: tuple[DomainEvent, ...]
+    at: AwareDatetime  # the queue's rules in force then apply
 
 
 @dataclass(frozen=True)
