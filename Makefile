@@ -28,6 +28,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check engine api cli
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
+from eventsourcing.persistence import ApplicationRecorder, EventStore, Mapper
+
+from engine.app.streams import StreamCache
 from engine.domain import assignment as asg
 from engine.domain import availability as av
 from engine.domain import directory as dirs
@@ -25,10 +28,21 @@ from engine.domain import privacy
 from engine.domain import ticket as tk
 from engine.domain.base import DomainEvent, NotFoundError
 from engine.domain.commands.directory import hash_key
+from engine.domain.commands.tickets import DeskRules
+from engine.integrity.keystore import KeyStore
 from engine.stores.envelope import EnvelopeMapper
 
-if TYPE_CHECKING:
-    from engine.app.application import TicketingApp
+
+class Store(Protocol):
+    """What the repository reads through (the application, engine.app.application)."""
+
+    events: EventStore[UUID]
+    recorder: ApplicationRecorder
+    mapper: Mapper[UUID]
+    streams: StreamCache
+    keys: KeyStore
+    rules: DeskRules
+
 
 S = TypeVar("S")
 Evolve = Callable[[Any, DomainEvent], S | None]
@@ -37,7 +51,7 @@ Evolve = Callable[[Any, DomainEvent], S | None]
 class Repository:
     """The streams of one application's store, folded into domain states."""
 
-    def __init__(self, app: TicketingApp) -> None:
+    def __init__(self, app: Store) -> None:
         self.app = app
         self._queues: dict[str, dirs.Queue] = {}
 
