@@ -1,6 +1,6 @@
 """Kafka as the event store: an eventsourcing persistence module.
 
-Select it with ``PERSISTENCE_MODULE=engine.stores.kafka`` and set
+Select it with ``PERSISTENCE_MODULE=engine.stores.kafka.recorder`` and set
 ``KAFKA_BOOTSTRAP_SERVERS`` (see ``kafka_settings`` for every key, ``docs/kafka.md``
 for the design and its guarantees). The topic is the system of record; reads are
 served from a local SQLite cache of it; appends go through one elected writer.
