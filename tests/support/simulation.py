@@ -6,9 +6,10 @@ append per command, with a clock and ids that the caller controls.
 property tests; commands the domain refuses raise ``DomainError`` and record nothing.
 
 With ``sla=True`` the desk also runs each ticket's SLA clock as the clock process does
-(engine/processes/sla_clock.py: the same ``sla.clock_command_for`` and the same actor):
-every ticket event's clock reaction is appended right after it, and moving the clock
-forward records the at-risk and breach events that fell due.
+(engine/processes/sla_clock.py: the same decisions, engine.domain.commands.processes,
+and the same actor): every ticket event's clock reaction is appended right after it, and
+moving the clock forward records the at-risk and breach events that fell due, with the
+escalations the default rules ask for.
 """
 
 from __future__ import annotations
@@ -25,12 +26,22 @@ from engine.domain import directory, escalation, privacy, ticket
 from engine.domain import sla as sla_module
 from engine.domain.assignment import Assignment
 from engine.domain.base import CommandMeta, DomainEvent, EventFactory, RuleViolationError
+from engine.domain.commands.processes import (
+    AdvanceSlaClock,
+    ClockState,
+    EscalateForSla,
+    EscalationContext,
+    advance_clock,
+    escalate_for_sla,
+    fallen_due,
+)
 from engine.domain.directory import Agent, Role
 from engine.domain.escalation import Escalation, EscalationStatus
 from engine.domain.priority import Level, Priority, PriorityMatrix
 from engine.domain.ticket import Channel, OpenTicket, Relation, Ticket, Visibility
 from engine.integrity.keystore import KeyStore
 from engine.processes.sla_clock import ACTOR as CLOCK_ACTOR
+from engine.processes.sla_clock import TICKET_TOPICS as CLOCK_REACTS_TO
 from engine.stores.envelope import EnvelopeMapper
 
 REOPEN_WINDOW = timedelta(days=7)
@@ -127,21 +138,15 @@ class Desk:
     # --- the SLA clock (as engine/processes/sla_clock.py runs it) ---------------------
 
     def tick(self) -> None:
-        """Record the at-risk and breach events that fell due by now."""
+        """Record the at-risk and breach events that fell due by now, and escalate them."""
         for clock in list(self.clocks.values()):
             deadline = sla_module.next_deadline(clock)
             if deadline is not None and deadline <= self.clock:
-                due = sla_module.decide(
-                    clock, sla_module.RecordDue(until=self.clock), self.meta(CLOCK_ACTOR)
-                )
-                if due:
-                    self.record(due)
+                self._advance(clock.ticket_id, None, self.clock, self.meta(CLOCK_ACTOR))
 
     def _clock_reaction(self, event: DomainEvent) -> None:
-        """The clock's answer to one ticket event, then what the new terms make due."""
-        tid = event.originator_id
-        command = self._clock_command(event, self.clocks.get(tid))
-        if command is None:
+        """The clock's answer to one ticket event, with what falls due, as one append."""
+        if event.type_name not in CLOCK_REACTS_TO:
             return
         meta = CommandMeta(
             actor=CLOCK_ACTOR,
@@ -149,25 +154,34 @@ class Desk:
             correlation_id=self.new_id(),
             causation_id=event.event_id,
         )
-        reaction = sla_module.decide(self.clocks.get(tid), command, meta)
-        if reaction:
-            self.record(reaction)
-            clock = self.clocks.get(tid)
-            until = sla_module.RecordDue(until=event.occurred_at)
-            due = sla_module.decide(clock, until, meta) if clock is not None else []
-            if due:
-                self.record(due)
+        self._advance(event.originator_id, event, event.occurred_at, meta)
 
-    def _clock_command(
-        self, event: DomainEvent, clock: sla_module.SlaClock | None
-    ) -> sla_module.ClockCommand | None:
-        """The clock's own rule; the desk runs under the built-in policy and calendars."""
-        return sla_module.clock_command_for(
-            event,
-            clock,
+    def _advance(
+        self, tid: UUID, event: DomainEvent | None, until: datetime, meta: CommandMeta
+    ) -> None:
+        """The clock process's two decisions (engine.domain.commands.processes): the
+        clock brought up to ``until``, then the escalations what fell due calls for."""
+        state = ClockState(
+            clock=self.clocks.get(tid),
             terms=self._default_terms,
-            opened_at=lambda: self.tickets[event.originator_id].opened_at,
+            opened_at=lambda: self.tickets[tid].opened_at,
         )
+        events = advance_clock(
+            AdvanceSlaClock(ticket_id=tid, event=event, until=until), state, meta
+        )
+        due = fallen_due(events)
+        if due:
+            queue = self.assignment(tid).queue or ""
+            context = EscalationContext(
+                self.tickets[tid],
+                self.assignment(tid),
+                sla_module.EscalationRules(queue=queue),
+                None,
+            )
+            command = EscalateForSla(ticket_id=tid, due=due, at=meta.occurred_at)
+            events += escalate_for_sla(command, context, meta)
+        if events:
+            self.record(events)
 
     @staticmethod
     def _default_terms(priority: Priority) -> sla_module.ClockTerms:
