@@ -24,9 +24,7 @@ class SlaConfig:
     def policy(self, at: datetime | None = None, version: int | None = None) -> sla.SlaPolicy:
         if version == 0:
             return sla.DEFAULT_POLICY
-        found = self.repository.fold(
-            sla.POLICY_ID, sla.evolve_policy, sla.DEFAULT_POLICY, version=version, until=at
-        )
+        found = self.repository.fold(sla.POLICY_ID, sla.POLICY_KIND, version=version, until=at)
         assert found is not None  # folded from the default
         if version is not None and found.version != version:
             raise NotFoundError(f"SLA policy version {version} not found")
@@ -41,7 +39,7 @@ class SlaConfig:
                 raise NotFoundError(f"calendar {name!r} has no built-in version 0")
             return builtin
         found = self.repository.fold(
-            sla.calendar_id(name), sla.evolve_calendar, builtin, version=version, until=at
+            sla.calendar_id(name), sla.CALENDAR_KIND, name, version=version, until=at
         )
         if found is None or (version is not None and found.version != version):
             suffix = f" version {version}" if version is not None else ""
@@ -76,30 +74,20 @@ class SlaConfig:
 
     def escalation_rules(self, queue: str, at: datetime | None = None) -> sla.EscalationRules:
         found = self.repository.fold(
-            sla.escalation_rules_id(queue),
-            sla.evolve_escalation_rules,
-            sla.EscalationRules(queue=queue),
-            until=at,
+            sla.escalation_rules_id(queue), sla.RULES_KIND, queue, until=at
         )
         assert found is not None  # folded from the default
         return found
 
     def routing_policy(self, queue: str, at: datetime | None = None) -> routing.QueueRouting:
         found = self.repository.fold(
-            routing.routing_policy_id(queue),
-            routing.evolve_policy,
-            routing.QueueRouting(queue=queue),
-            until=at,
+            routing.routing_policy_id(queue), routing.POLICY_KIND, queue, until=at
         )
         assert found is not None  # folded from the default
         return found
 
     def routing_cursor(self, queue: str) -> routing.RoutingCursor:
-        found = self.repository.fold(
-            routing.routing_cursor_id(queue),
-            routing.evolve_cursor,
-            routing.RoutingCursor(queue=queue),
-        )
+        found = self.repository.fold(routing.routing_cursor_id(queue), routing.CURSOR_KIND, queue)
         assert found is not None  # folded from the default
         return found
 
@@ -120,4 +108,4 @@ class SlaConfig:
         return None
 
     def clock(self, ticket_id: UUID) -> sla.SlaClock | None:
-        return sla.fold(self.repository.events(sla.clock_id(ticket_id)))
+        return self.repository.fold(sla.clock_id(ticket_id), sla.CLOCK_KIND)

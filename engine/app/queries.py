@@ -51,7 +51,7 @@ class Queries:
         if version is not None and t.version != version:
             raise NotFoundError(f"ticket {ticket_id} has no version {version} (latest {t.version})")
         cutoff = as_of if as_of is not None else (t.updated_at if version else None)
-        a = repo.fold(asg.assignment_id(ticket_id), asg.evolve, asg.empty(ticket_id), until=cutoff)
+        a = repo.fold(asg.assignment_id(ticket_id), asg.KIND, ticket_id, until=cutoff)
         assert a is not None  # folded from an initial state
         sla_clock = sla.fold(
             e

@@ -6,13 +6,13 @@
   events recorded after them, read from the store now (see ``engine.app.streams``).
   Remembered states hold no personal data, so an erasure leaves no plaintext behind.
 
-An id that belongs to another kind of aggregate (a ticket's id asked for as an
-escalation, say) is not found, rather than folded by the wrong ``evolve``.
+Every stream is folded from its kind's initial state (``engine.domain.base.Kind``). An id
+that belongs to another kind of aggregate (a ticket's id asked for as an escalation, say)
+is not found, rather than folded by the wrong ``evolve``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
@@ -26,7 +26,7 @@ from engine.domain import directory as dirs
 from engine.domain import escalation as esc
 from engine.domain import privacy
 from engine.domain import ticket as tk
-from engine.domain.base import DomainEvent, NotFoundError
+from engine.domain.base import DomainEvent, Kind, NotFoundError
 from engine.domain.commands.directory import hash_key
 from engine.domain.commands.tickets import DeskRules
 from engine.integrity.keystore import KeyStore
@@ -45,7 +45,6 @@ class Store(Protocol):
 
 
 S = TypeVar("S")
-Evolve = Callable[[Any, DomainEvent], S | None]
 
 
 class Repository:
@@ -69,29 +68,29 @@ class Repository:
     def fold(
         self,
         aggregate_id: UUID,
-        evolve: Evolve[S],
-        initial: S | None = None,
+        kind: Kind[S],
+        key: Any = None,
         *,
         version: int | None = None,
         until: datetime | None = None,
     ) -> S | None:
-        """The stream folded from ``initial`` (None: no state before its first event),
-        up to ``version`` and over the events that occurred by ``until``."""
-        state = initial
+        """The stream folded from its kind's initial state (for ``key``), up to
+        ``version`` and over the events that occurred by ``until``."""
+        state = kind.initial(key)
         for event in self.events(aggregate_id, version):
             if until is not None and event.occurred_at > until:
                 break
             if event.originator_version == 1:
-                _require_kind(aggregate_id, evolve, event)
-            state = evolve(state, event)
+                _require_kind(aggregate_id, kind, event)
+            state = kind.evolve(state, event)
         return state
 
-    def current(self, aggregate_id: UUID, evolve: Evolve[S], initial: S | None = None) -> S | None:
+    def current(self, aggregate_id: UUID, kind: Kind[S], key: Any = None) -> S | None:
         """The stream's current state, as ``fold`` gives it, from the remembered fold of its
         first events and the events recorded after those. Only for deciding."""
         app = self.app
-        known = app.streams.state(aggregate_id, evolve)
-        version, state = known if known is not None else (0, initial)
+        known = app.streams.state(aggregate_id, kind)
+        version, state = known if known is not None else (0, kind.initial(key))
         stored = app.recorder.select_events(aggregate_id, gt=version or None)
         if not stored:
             return state
@@ -100,10 +99,10 @@ class Repository:
         for record in stored:
             event, head = mapper.decoded(record)
             if event.originator_version == 1:
-                _require_kind(aggregate_id, evolve, event)
-            state = evolve(state, event)
+                _require_kind(aggregate_id, kind, event)
+            state = kind.evolve(state, event)
         version = stored[-1].originator_version
-        app.streams.remember_state(aggregate_id, evolve, version, _forgettable(state))
+        app.streams.remember_state(aggregate_id, kind, version, _forgettable(state))
         if head is not None:
             app.streams.remember_head(aggregate_id, version, head)
         return state
@@ -116,20 +115,20 @@ class Repository:
         """The ticket (at ``version``). ``deciding``: for a command's decision only, which
         may use a remembered fold; what is shown is always read whole."""
         if deciding and version is None:
-            t = self.current(ticket_id, tk.evolve)
+            t = self.current(ticket_id, tk.KIND)
         else:
-            t = self.fold(ticket_id, tk.evolve, version=version)
+            t = self.fold(ticket_id, tk.KIND, version=version)
         if t is None:
             raise NotFoundError(f"ticket {ticket_id} not found")
         return t
 
     def assignment(self, ticket_id: UUID) -> asg.Assignment:
-        state = self.current(asg.assignment_id(ticket_id), asg.evolve, asg.empty(ticket_id))
+        state = self.current(asg.assignment_id(ticket_id), asg.KIND, ticket_id)
         assert state is not None  # folded from an initial state
         return state
 
     def agent(self, agent_id: UUID) -> dirs.Agent:
-        a = self.current(agent_id, dirs.evolve_agent)
+        a = self.current(agent_id, dirs.AGENT_KIND)
         if a is None:
             raise NotFoundError(f"agent {agent_id} not found")
         return a
@@ -140,7 +139,7 @@ class Repository:
         availability: av.Availability | None = None
         for event in self.events(agent_id):
             if event.originator_version == 1:
-                _require_kind(agent_id, dirs.evolve_agent, event)
+                _require_kind(agent_id, dirs.AGENT_KIND, event)
             agent = dirs.evolve_agent(agent, event)
             availability = av.evolve(availability, event)
         if agent is None or availability is None:
@@ -167,10 +166,10 @@ class Repository:
         return q
 
     def find_queue(self, name: str) -> dirs.Queue | None:
-        return self.fold(dirs.queue_id(name), dirs.evolve_queue)
+        return self.fold(dirs.queue_id(name), dirs.QUEUE_KIND)
 
     def escalation(self, escalation_id: UUID) -> esc.Escalation:
-        e = self.current(escalation_id, esc.evolve)
+        e = self.current(escalation_id, esc.KIND)
         if e is None:
             raise NotFoundError(f"escalation {escalation_id} not found")
         return e
@@ -179,32 +178,17 @@ class Repository:
         return self.credential_by_id(dirs.credential_id(hash_key(api_key)))
 
     def credential_by_id(self, credential_id: UUID) -> dirs.Credential | None:
-        return self.fold(credential_id, dirs.evolve_credential)
+        return self.fold(credential_id, dirs.CREDENTIAL_KIND)
 
     def subject(self, subject_id: str) -> privacy.DataSubject:
-        state = self.fold(
-            privacy.subject_aggregate_id(subject_id),
-            privacy.evolve,
-            privacy.DataSubject(subject_id=subject_id),
-        )
+        state = self.fold(privacy.subject_aggregate_id(subject_id), privacy.KIND, subject_id)
         assert state is not None  # folded from an initial state
         return state
 
 
-def _require_kind(aggregate_id: UUID, evolve: Callable[..., Any], first: DomainEvent) -> None:
-    expected = _KINDS.get(evolve)
-    if expected is not None and first.aggregate_type != expected:
-        raise NotFoundError(f"{expected.lower()} {aggregate_id} not found")
-
-
-_KINDS: dict[Callable[..., Any], str] = {
-    tk.evolve: "Ticket",
-    asg.evolve: "Assignment",
-    esc.evolve: "Escalation",
-    dirs.evolve_agent: "Agent",
-    dirs.evolve_queue: "Queue",
-    dirs.evolve_credential: "Credential",
-}
+def _require_kind(aggregate_id: UUID, kind: Kind[Any], first: DomainEvent) -> None:
+    if first.aggregate_type != kind.aggregate_type:
+        raise NotFoundError(f"{kind.aggregate_type.lower()} {aggregate_id} not found")
 
 
 def _forgettable(state: S) -> S:

@@ -17,6 +17,7 @@ from engine.domain.base import (
     DomainEvent,
     EventFactory,
     InvalidTransitionError,
+    Kind,
     RuleViolationError,
     derived_id,
 )
@@ -219,3 +220,7 @@ def release(a: Assignment, meta: CommandMeta, reason: str | None) -> list[Domain
             reason=reason,
         )
     ]
+
+
+KIND = Kind("Assignment", evolve, empty)
+"""An assignment is keyed by its ticket's id; before any event the ticket is unassigned."""

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, RuleViolationError
+from engine.domain.base import CommandMeta, DomainEvent, EventFactory, Kind, RuleViolationError
 from engine.domain.calendar import BusinessCalendar
 from engine.domain.directory import Agent, AgentEvent, AgentRegistered
 
@@ -139,3 +139,7 @@ def set_schedule(
             AgentScheduleSet, agent.id, agent.version + 1, schedule=schedule, reason=reason
         )
     ]
+
+
+KIND = Kind("Agent", evolve)
+"""An agent's availability, folded from the agent's own stream."""

@@ -7,9 +7,10 @@ The domain never reads the clock and never makes ids: both come in with the comm
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from uuid import UUID, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
@@ -181,3 +182,24 @@ S = TypeVar("S", covariant=True)
 
 class Evolver(Protocol[S]):
     def __call__(self, state: Any, event: DomainEvent) -> S: ...
+
+
+St = TypeVar("St")
+
+
+def _none(key: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Kind(Generic[St]):
+    """One kind of aggregate, as its streams are folded: the aggregate type its events
+    record, its ``evolve``, and ``initial(key)``, its state before the first event. That
+    is None for an aggregate that does not exist until then (a ticket, an agent); a value
+    where one is in force before anyone records anything (a ticket's assignment is
+    unassigned, a queue routes manually, the built-in SLA policy applies). Every stream is
+    folded from its kind's initial state, and only events of its kind fold into it."""
+
+    aggregate_type: str
+    evolve: Callable[[Any, DomainEvent], St | None]
+    initial: Callable[[Any], St | None] = _none

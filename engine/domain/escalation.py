@@ -13,6 +13,7 @@ from engine.domain.base import (
     DomainEvent,
     EventFactory,
     InvalidTransitionError,
+    Kind,
     RuleViolationError,
 )
 
@@ -202,3 +203,6 @@ def withdraw(e: Escalation, meta: CommandMeta, reason: str) -> list[DomainEvent]
             EscalationWithdrawn, e.id, e.version + 1, ticket_id=e.ticket_id, reason=reason
         )
     ]
+
+
+KIND = Kind("Escalation", evolve)

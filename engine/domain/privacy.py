@@ -14,6 +14,7 @@ from engine.domain.base import (
     CommandMeta,
     DomainEvent,
     EventFactory,
+    Kind,
     RuleViolationError,
     derived_id,
 )
@@ -55,3 +56,7 @@ def erase(subject: DataSubject, meta: CommandMeta, legal_basis: str) -> list[Dom
             legal_basis=legal_basis,
         )
     ]
+
+
+KIND = Kind("DataSubject", evolve, lambda subject_id: DataSubject(subject_id=subject_id))
+"""Keyed by the subject's id; a subject is not erased until erased."""

@@ -31,6 +31,7 @@ from engine.domain.base import (
     CommandMeta,
     DomainEvent,
     EventFactory,
+    Kind,
     RuleViolationError,
     derived_id,
 )
@@ -322,3 +323,9 @@ def route(
         )
     )
     return events
+
+
+POLICY_KIND = Kind("RoutingPolicy", evolve_policy, lambda queue: QueueRouting(queue=queue))
+"""Keyed by the queue's name; a queue routes manually until a policy is set."""
+CURSOR_KIND = Kind("RoutingCursor", evolve_cursor, lambda queue: RoutingCursor(queue=queue))
+"""Keyed by the queue's name; the rotation starts from the first member."""

@@ -6,6 +6,7 @@ are derived and no lookup index is needed."""
 
 from __future__ import annotations
 
+from engine.domain.directory.agent import KIND as AGENT_KIND
 from engine.domain.directory.agent import (
     Agent,
     AgentDroppedTicket,
@@ -19,6 +20,7 @@ from engine.domain.directory.agent import (
     take_ticket,
     update_agent,
 )
+from engine.domain.directory.credential import KIND as CREDENTIAL_KIND
 from engine.domain.directory.credential import (
     Credential,
     CredentialIssued,
@@ -28,6 +30,7 @@ from engine.domain.directory.credential import (
     issue_credential,
     revoke_credential,
 )
+from engine.domain.directory.queue import KIND as QUEUE_KIND
 from engine.domain.directory.queue import (
     Queue,
     QueueCreated,
@@ -44,6 +47,9 @@ from engine.domain.directory.system import (
 )
 
 __all__ = [
+    "AGENT_KIND",
+    "CREDENTIAL_KIND",
+    "QUEUE_KIND",
     "Agent",
     "AgentDroppedTicket",
     "AgentEvent",

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, RuleViolationError
+from engine.domain.base import CommandMeta, DomainEvent, EventFactory, Kind, RuleViolationError
 from engine.domain.directory.roles import Role
 
 
@@ -159,3 +159,6 @@ def drop_ticket(agent: Agent, make: EventFactory, ticket_id: UUID, why: str) -> 
     return [
         make.make(AgentDroppedTicket, agent.id, agent.version + 1, ticket_id=ticket_id, why=why)
     ]
+
+
+KIND = Kind("Agent", evolve_agent)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from engine.domain.base import (
     DomainEvent,
     EventFactory,
+    Kind,
     NotFoundError,
     RuleViolationError,
     derived_id,
@@ -95,3 +96,6 @@ def revoke_credential(
     if state.revoked:
         raise RuleViolationError(f"API key {state.id} is already revoked")
     return [make.make(CredentialRevoked, state.id, state.version + 1, reason=reason)]
+
+
+KIND = Kind("Credential", evolve_credential)

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, derived_id
+from engine.domain.base import CommandMeta, DomainEvent, EventFactory, Kind, derived_id
 
 
 def queue_id(name: str) -> UUID:
@@ -44,3 +44,6 @@ def create_queue(meta: CommandMeta, name: str, description: str | None) -> list[
     return [
         EventFactory(meta).make(QueueCreated, queue_id(name), 1, name=name, description=description)
     ]
+
+
+KIND = Kind("Queue", evolve_queue)

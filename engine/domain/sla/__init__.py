@@ -13,6 +13,8 @@ from engine.domain.sla.calendars import (
     evolve_calendar,
     set_calendar,
 )
+from engine.domain.sla.calendars import KIND as CALENDAR_KIND
+from engine.domain.sla.clock import KIND as CLOCK_KIND
 from engine.domain.sla.clock import (
     Deadlines,
     FirstResponseMet,
@@ -45,6 +47,7 @@ from engine.domain.sla.decisions import (
     decide,
     next_deadline,
 )
+from engine.domain.sla.escalation_rules import KIND as RULES_KIND
 from engine.domain.sla.escalation_rules import (
     EscalationPlan,
     EscalationRule,
@@ -65,6 +68,7 @@ from engine.domain.sla.policy import (
     evolve_policy,
     set_policy,
 )
+from engine.domain.sla.policy import KIND as POLICY_KIND
 from engine.domain.sla.reactions import (
     ClockCommand,
     ClockTerms,
@@ -90,6 +94,10 @@ from engine.domain.sla.status import (
 )
 
 __all__ = [
+    "CALENDAR_KIND",
+    "CLOCK_KIND",
+    "POLICY_KIND",
+    "RULES_KIND",
     "ALWAYS_ON",
     "BUILTIN_CALENDARS",
     "BUSINESS_HOURS",

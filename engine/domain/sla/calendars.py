@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, derived_id
+from engine.domain.base import CommandMeta, DomainEvent, EventFactory, Kind, derived_id
 from engine.domain.calendar import BusinessCalendar
 from engine.domain.sla.common import ALWAYS_ON, BUSINESS_HOURS, SlaError
 
@@ -65,3 +65,7 @@ def set_calendar(
             SlaCalendarSet, calendar_id(calendar.name), version, calendar=calendar, reason=reason
         )
     ]
+
+
+KIND = Kind("SlaCalendar", evolve_calendar, builtin_calendar)
+"""Keyed by the calendar's name; a built-in calendar is in force until redefined."""

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from engine.domain.base import DomainEvent, derived_id
+from engine.domain.base import DomainEvent, Kind, derived_id
 from engine.domain.calendar import BusinessCalendar, Pause
 from engine.domain.priority import Priority
 from engine.domain.sla.common import TARGETS, Share, SlaTarget
@@ -327,3 +327,7 @@ def elapsed(clock: SlaClock, target: SlaTarget, at: datetime) -> timedelta:
     if end <= clock.started_at:
         return timedelta()
     return clock.calendar.business_time_between(clock.started_at, end, clock.stops())
+
+
+KIND = Kind("SlaClock", evolve)
+"""Keyed by the ticket's id (the clock's stream is ``clock_id(ticket_id)``)."""

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, derived_id
+from engine.domain.base import CommandMeta, DomainEvent, EventFactory, Kind, derived_id
 from engine.domain.escalation import EscalationKind, TargetType
 from engine.domain.priority import Priority
 from engine.domain.sla.clock import SlaAtRisk, SlaBreached
@@ -144,3 +144,7 @@ def plan_escalation(
         target=target,
         reason=f"automatic: {priority.value} {label} target {what} (due {due})",
     )
+
+
+KIND = Kind("EscalationRules", evolve_escalation_rules, lambda queue: EscalationRules(queue=queue))
+"""Keyed by the queue's name; the default rules apply until the queue's are set."""

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, derived_id
+from engine.domain.base import CommandMeta, DomainEvent, EventFactory, Kind, derived_id
 from engine.domain.priority import Priority
 from engine.domain.sla.common import (
     ALWAYS_ON,
@@ -122,3 +122,7 @@ def set_policy(
             reason=reason,
         )
     ]
+
+
+KIND = Kind("SlaPolicy", evolve_policy, lambda key: DEFAULT_POLICY)
+"""The desk's one policy; the built-in one is in force until a policy is set."""

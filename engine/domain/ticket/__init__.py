@@ -47,6 +47,7 @@ from engine.domain.ticket.events import (
 )
 from engine.domain.ticket.state import (
     ALLOWED,
+    KIND,
     Lifecycle,
     Ticket,
     allowed_actions,
@@ -57,6 +58,7 @@ from engine.domain.ticket.state import (
 )
 
 __all__ = [
+    "KIND",
     "ALLOWED",
     "Channel",
     "INVERSE_RELATION",

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.domain.base import DomainEvent, InvalidTransitionError
+from engine.domain.base import DomainEvent, InvalidTransitionError, Kind
 from engine.domain.priority import Level, Priority
 from engine.domain.ticket.events import (
     Channel,
@@ -276,3 +276,6 @@ def require(ticket: Ticket, assignee: UUID | None, action: str, accepted: bool =
     if action not in allowed:
         status = public_status(ticket, assignee)
         raise InvalidTransitionError("ticket", status, action, allowed)
+
+
+KIND = Kind("Ticket", evolve)
