@@ -17,10 +17,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, RuntimeDep
+from engine.app.audit import digest_trailer
 from engine.app.permissions import authorize, history_scope, may_read_workload, search_scope
 from engine.bootstrap import Runtime
 from engine.domain.base import NotFoundError
-from engine.app.audit import digest_trailer
 from engine.projections.kit.models import (
     AgentReport,
     AgentWorkload,
