@@ -84,9 +84,9 @@ def verify(args: argparse.Namespace) -> int:
     from uuid import UUID
 
     from cli.progress import ProgressBar
+    from engine.app.audit import verify_bundle, verify_log
     from engine.app.permissions import Principal
     from engine.bootstrap import Runtime
-    from engine.app.audit import verify_bundle, verify_log
 
     if args.bundle:
         try:
@@ -208,8 +208,8 @@ def export(args: argparse.Namespace) -> int:
     from uuid import UUID
 
     from cli.progress import ProgressBar
-    from engine.bootstrap import Runtime
     from engine.app.audit import build_bundle, dump_bundle
+    from engine.bootstrap import Runtime
 
     ticket_id = None
     if args.ticket:
@@ -244,8 +244,8 @@ def _export_history(args: argparse.Namespace, ticket_id: object) -> int:
     from uuid import UUID
 
     from cli.progress import ProgressBar
-    from engine.bootstrap import Runtime
     from engine.app.audit import digest_trailer
+    from engine.bootstrap import Runtime
     from engine.projections import Views
 
     start, end = _instant(args.from_, "from"), _instant(args.to, "to")
