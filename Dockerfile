@@ -3,6 +3,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY api ./api
+COPY cli ./cli
 RUN pip install --no-cache-dir .
 ENV TICKETING_DATA_DIR=/data
 VOLUME ["/data"]
