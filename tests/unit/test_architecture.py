@@ -63,3 +63,10 @@ def test_the_checker_finds_a_reach_in(tmp_path: Path) -> None:
     probe.write_text("from engine.app.repository import _require_kind\nx = app._events\n")
     found = private_reach_ins(probe, "engine/probe.py")
     assert found == ["import _require_kind", "app._events"]
+
+
+def test_the_image_copies_every_package_of_the_wheel() -> None:
+    # The Dockerfile installs from the copied sources: a package left out breaks the image.
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    for package in PACKAGES:
+        assert f"COPY {package} ./{package}" in dockerfile, package
