@@ -22,12 +22,12 @@ import pytest
 from engine.app.application import TicketingApp
 from engine.app.desk import Desk
 from engine.app.permissions import Principal
+from engine.domain.base import DomainEvent
 from engine.domain.commands.directory import CreateQueue, RegisterAgent
 from engine.domain.commands.tickets import OpenTicket
-from engine.domain.ticket import Channel
-from engine.domain.base import DomainEvent
 from engine.domain.directory import Role
 from engine.domain.priority import Level
+from engine.domain.ticket import Channel
 
 Decision = Callable[[Sequence[DomainEvent]], Sequence[DomainEvent]]
 ErrorT = TypeVar("ErrorT", bound=BaseException)

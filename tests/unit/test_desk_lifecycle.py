@@ -11,6 +11,7 @@ from givens import DeskWorld, desk_world
 
 from engine.app.results import CommandResult
 from engine.domain import ticket as tk
+from engine.domain.base import InvalidTransitionError
 from engine.domain.commands.base import Command
 from engine.domain.commands.tickets import (
     Accept,
@@ -23,14 +24,13 @@ from engine.domain.commands.tickets import (
     Merge,
     Pend,
     Rate,
-    Reopen,
     Release,
+    Reopen,
     Resolve,
     Resume,
     Start,
     Triage,
 )
-from engine.domain.base import InvalidTransitionError
 from engine.domain.priority import Level
 
 STATUSES = ("new", "assigned", "in_progress", "pending", "resolved", "closed", "cancelled")
