@@ -170,8 +170,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         try:
             result = command()
         except (DomainError, ValidationError) as refused:
-            # ValidationError: the command value itself refuses (e.g. a merged_from link,
-            # which only the engine records), before anything is sent.
+            # A command value refuses itself before it is sent only for a merged_from
+            # link (the engine alone records those); everything else is the desk's refusal.
+            assert not isinstance(refused, ValidationError) or action == "link", refused
             note(f"{action} refused: {type(refused).__name__}: {refused}")
             assert self.w.head() == head, f"a refused {action} recorded events"
             if isinstance(refused, InvalidTransitionError) and refused.aggregate == "ticket":
