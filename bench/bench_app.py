@@ -55,12 +55,14 @@ EVENTS_PER_TICKET = 10
 def run_ours(
     workdir: Path, tickets: int, idempotent: bool, label: str, kafka: str | None
 ) -> dict[str, float]:
-    from engine.app.application import Idempotency
     from engine.app.permissions import Principal
+    from engine.app.runner import Idempotency
     from engine.bootstrap import build_runtime
+    from engine.domain.commands.directory import CreateQueue, RegisterAgent
+    from engine.domain.commands.tickets import Assign, Close, Comment, OpenTicket, Resolve, Start
     from engine.domain.directory import Role
     from engine.domain.priority import Level
-    from engine.domain.ticket import Channel, OpenTicket
+    from engine.domain.ticket import Channel
     from engine.settings import Settings
 
     store: dict[str, Any] = {}
@@ -77,13 +79,21 @@ def run_ours(
     desk = runtime.desk
     admin = runtime.principal_for(ADMIN_KEY)
     assert admin is not None
-    desk.create_queue(admin, "service-desk", None)
+    desk.send(admin, CreateQueue(name="service-desk"))
     lead_id = uuid4()
-    desk.register_agent(admin, lead_id, "Lead", None, Role.LEAD, ["service-desk"], 10**6)
+    desk.send(
+        admin,
+        RegisterAgent(
+            agent_id=lead_id, name="Lead", role="lead", queues=["service-desk"], capacity=10**3
+        ),
+    )
     lead = Principal(id=f"agent:{lead_id}", name="Lead", role=Role.LEAD, agent_id=lead_id)
     agents = [uuid4() for _ in range(AGENTS)]
     for n, agent_id in enumerate(agents):
-        desk.register_agent(admin, agent_id, f"A{n}", None, Role.AGENT, ["service-desk"], 10**6)
+        desk.send(
+            admin,
+            RegisterAgent(agent_id=agent_id, name=f"A{n}", queues=["service-desk"], capacity=10**3),
+        )
 
     def idem(path: str, n: int) -> Idempotency | None:
         if not idempotent:
@@ -94,7 +104,6 @@ def run_ours(
     t0 = time.perf_counter()
     for i in range(tickets):
         cmd = OpenTicket(
-            ticket_id=uuid4(),
             title=f"Printer {i} on fire",
             description="It smells of toner and despair.",
             requester_id=lead.id,
@@ -102,14 +111,16 @@ def run_ours(
             category="hardware",
             impact=Level.MEDIUM,
             urgency=Level.HIGH,
+            queue="service-desk",
         )
         tid = cmd.ticket_id
-        desk.open_ticket(lead, cmd, "service-desk", idem("/tickets", i))
-        desk.assign(lead, tid, None, agents[i % AGENTS], None, None, None, idem("/assign", i))
-        desk.start(lead, tid, None, idem("/start", i))
-        desk.comment(lead, tid, uuid4(), "Replaced the fuser.", False, None, idem("/c", i))
-        desk.resolve(lead, tid, "fixed", "Fuser replaced.", None, idem("/resolve", i))
-        desk.close(lead, tid, None, None, idem("/close", i))
+        desk.send(lead, cmd, idem=idem("/tickets", i))
+        desk.send(lead, Assign(ticket_id=tid, agent_id=agents[i % AGENTS]), idem=idem("/assign", i))
+        desk.send(lead, Start(ticket_id=tid), idem=idem("/start", i))
+        desk.send(lead, Comment(ticket_id=tid, body="Replaced the fuser."), idem=idem("/c", i))
+        resolve = Resolve(ticket_id=tid, resolution_code="fixed", note="Fuser replaced.")
+        desk.send(lead, resolve, idem=idem("/resolve", i))
+        desk.send(lead, Close(ticket_id=tid), idem=idem("/close", i))
         progress((i + 1) * COMMANDS_PER_TICKET)
     elapsed = time.perf_counter() - t0
     runtime.close()

@@ -616,7 +616,10 @@ class TestPaths:
         assert_problem(admin.request(method, path, json={}), 404, 405)
 
     def test_unknown_ids_are_404(self, admin: httpx.Client) -> None:
-        assert_problem(admin.post(f"/tickets/{uuid.uuid4()}/start"), 404)
+        # A command the caller's role may send: an unknown ticket is a 404.
+        assert_problem(admin.post(f"/tickets/{uuid.uuid4()}/close", json={}), 404)
+        # One the role may never send is refused first, before anything is loaded.
+        assert_problem(admin.post(f"/tickets/{uuid.uuid4()}/start"), 403)
         assert_problem(admin.get(f"/escalations/{uuid.uuid4()}"), 404)
 
 

@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -17,9 +17,28 @@ from test_clock_world import ADMIN, LEVELS, MONDAY, QUEUE, FakeTime, World, forb
 
 from engine.domain import escalation as esc
 from engine.domain import routing, sla
+from engine.domain.commands.service_levels import (
+    EscalationRuleBody,
+    EscalationStepBody,
+    PriorityTargetsBody,
+    SetEscalationRules,
+    SetRoutingPolicy,
+    SetSlaPolicy,
+)
+from engine.domain.commands.tickets import (
+    Assign,
+    Comment,
+    Pend,
+    Reopen,
+    Resolve,
+    Resume,
+    Start,
+    Triage,
+)
 from engine.domain.priority import Priority
 from engine.processes.sla_clock import start_clock
 
+MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 
 
@@ -33,15 +52,15 @@ def world(tmp_path: Path) -> World:
 def test_the_clock_follows_the_ticket_and_pending_time_is_not_counted(world: World) -> None:
     ticket = world.open("P2")  # Monday 09:00: 1 h first response, 8 h resolution
     lena = world.agent("Lena")
-    world.desk.assign(ADMIN, ticket, None, world.agents["Lena"], None, None)
+    world.desk.send(ADMIN, Assign(ticket_id=ticket, agent_id=world.agents["Lena"]))
     world.time.advance(minutes=10)
-    world.desk.start(lena, ticket)
+    world.desk.send(lena, Start(ticket_id=ticket))
     world.time.advance(minutes=50)  # Monday 10:00
-    world.desk.pend(lena, ticket, "waiting for logs", "customer")
+    world.desk.send(lena, Pend(ticket_id=ticket, reason="waiting for logs", waiting_on="customer"))
     world.time.at = MONDAY + timedelta(days=1, hours=1)  # Tuesday 10:00
-    world.desk.resume(lena, ticket, None)
+    world.desk.send(lena, Resume(ticket_id=ticket))
     world.time.advance(hours=1)
-    world.desk.resolve(lena, ticket, "fixed", "new profile")
+    world.desk.send(lena, Resolve(ticket_id=ticket, resolution_code="fixed", note="new profile"))
     clock = world.clock()
     clock.run_once()
     assert world.clock_events(ticket) == [
@@ -54,7 +73,7 @@ def test_the_clock_follows_the_ticket_and_pending_time_is_not_counted(world: Wor
     met = world.events(sla.clock_id(ticket))[-1]
     assert isinstance(met, sla.SlaMet)
     assert met.elapsed == 2 * HOUR and met.within_target  # the 23 h pending do not count
-    view = world.sla.ticket_sla(ADMIN, ticket)
+    view = world.desk.queries.ticket_sla(ADMIN, ticket)
     assert view.status == "met" and view.resolution.elapsed == 2 * HOUR
     assert view.first_response.elapsed == timedelta(minutes=10)
     # The clock's reactions are caused by the ticket events, stamped with their times.
@@ -64,7 +83,7 @@ def test_the_clock_follows_the_ticket_and_pending_time_is_not_counted(world: Wor
 
 
 def clock_of(world: World, ticket: UUID) -> sla.SlaClock:
-    clock = world.sla.config.clock(ticket)
+    clock = world.config.clock(ticket)
     assert clock is not None
     return clock
 
@@ -76,17 +95,15 @@ def escalations(world: World) -> list[esc.EscalationRaised]:
 def test_at_risk_escalates_to_the_lead_once_and_a_breach_raises_the_next_level(
     world: World,
 ) -> None:
-    world.sla.set_escalation_rules(
-        ADMIN,
-        QUEUE,
-        lead=None,
-        default=sla.EscalationRule(
-            on_breach=sla.EscalationStep(kind="functional", target_type="vendor", target="acme"),
-            targets=("first_response",),
+    rules = SetEscalationRules(
+        queue=QUEUE,
+        default=EscalationRuleBody(
+            on_breach=EscalationStepBody(kind="functional", target_type="vendor", target="acme"),
+            targets=["first_response"],
         ),
-        by_priority={},
         reason="vendor owns the VPN",
     )
+    world.desk.send(ADMIN, rules)
     ticket = world.open("P2")
     clock = world.clock()
     clock.run_once()
@@ -106,7 +123,7 @@ def test_at_risk_escalates_to_the_lead_once_and_a_breach_raises_the_next_level(
         "sla_at_risk",
     )
     assert raised.causation_id == at_risk.event_id
-    ticket_state = world.app.ticket(ticket)
+    ticket_state = world.app.aggregates.ticket(ticket)
     assert ticket_state.escalation_level == 1
     # The breach raises the next level, to the configured target.
     world.time.at = MONDAY + timedelta(minutes=61)
@@ -122,7 +139,7 @@ def test_at_risk_escalates_to_the_lead_once_and_a_breach_raises_the_next_level(
         "sla_breached",
     )
     assert second.causation_id == breached.event_id
-    assert world.app.ticket(ticket).escalation_level == 2
+    assert world.app.aggregates.ticket(ticket).escalation_level == 2
     # The resolution target is not in this rule's targets: its at-risk escalates nothing.
     world.time.at = MONDAY + 7 * HOUR
     clock.run_once()
@@ -217,9 +234,9 @@ def test_a_restarted_clock_process_records_nothing_twice(world: World) -> None:
 def test_a_lagging_process_records_what_fell_due_before_the_ticket_moved_on(world: World) -> None:
     ticket = world.open("P2")
     lena = world.agent("Lena")
-    world.desk.assign(ADMIN, ticket, None, world.agents["Lena"], None, None)
+    world.desk.send(ADMIN, Assign(ticket_id=ticket, agent_id=world.agents["Lena"]))
     world.time.at = MONDAY + 2 * HOUR
-    world.desk.start(lena, ticket)  # the first response comes an hour late
+    world.desk.send(lena, Start(ticket_id=ticket))  # the first response comes an hour late
     clock = world.clock(now=forbidden_clock)
     clock.catch_up()  # no tick: the breach is found from the events' own times
     events = world.events(sla.clock_id(ticket))
@@ -237,24 +254,28 @@ def test_a_lagging_process_records_what_fell_due_before_the_ticket_moved_on(worl
 def test_a_retriage_retargets_and_a_reopen_resumes_the_resolution_clock(world: World) -> None:
     ticket = world.open("P4")  # 8 h / 40 h
     lena = world.agent("Lena")
-    world.desk.assign(ADMIN, ticket, None, world.agents["Lena"], None, None)
+    world.desk.send(ADMIN, Assign(ticket_id=ticket, agent_id=world.agents["Lena"]))
     world.time.advance(minutes=30)
-    world.desk.triage(lena, ticket, *LEVELS["P2"], None, None)  # upgrade to P2: 1 h / 8 h
+    world.desk.send(
+        lena, Triage(ticket_id=ticket, impact=LEVELS["P2"][0], urgency=LEVELS["P2"][1])
+    )  # upgrade to P2: 1 h / 8 h
     world.time.advance(minutes=30)
-    world.desk.start(lena, ticket)
+    world.desk.send(lena, Start(ticket_id=ticket))
     world.time.advance(hours=1)
-    world.desk.resolve(lena, ticket, "fixed", "done")  # Monday 11:00
+    world.desk.send(
+        lena, Resolve(ticket_id=ticket, resolution_code="fixed", note="done")
+    )  # Monday 11:00
     world.time.at = MONDAY + timedelta(days=1)  # Tuesday 09:00
-    world.desk.reopen(ADMIN, ticket, "still broken")
+    world.desk.send(ADMIN, Reopen(ticket_id=ticket, reason="still broken"))
     clock = world.clock()
     clock.run_once()
-    state = world.sla.config.clock(ticket)
+    state = world.config.clock(ticket)
     assert state is not None
     assert (state.term, state.priority, state.phase) == (2, Priority.P2, "running")
     # Two business hours were used before the resolution; six remain from Tuesday 09:00.
     assert state.resolution.due_at == MONDAY + timedelta(days=1, hours=6)
     assert state.first_response.met_at == MONDAY + HOUR
-    assert world.sla.ticket_sla(ADMIN, ticket).resolution.elapsed == 2 * HOUR
+    assert world.desk.queries.ticket_sla(ADMIN, ticket).resolution.elapsed == 2 * HOUR
 
 
 def test_the_policy_version_in_force_is_recorded_and_later_changes_leave_it_alone(
@@ -262,13 +283,22 @@ def test_the_policy_version_in_force_is_recorded_and_later_changes_leave_it_alon
 ) -> None:
     before = world.open("P3")
     world.time.advance(minutes=1)
-    targets = dict(sla.DEFAULT_POLICY.targets)
-    targets[Priority.P3] = sla.PriorityTargets(first_response=HOUR, resolution=8 * HOUR)
-    world.sla.set_policy(ADMIN, targets, 0.5, "faster P3")
+    targets = {
+        priority: PriorityTargetsBody(
+            first_response_minutes=t.first_response // MINUTE,
+            resolution_minutes=t.resolution // MINUTE,
+            calendar=t.calendar,
+        )
+        for priority, t in sla.DEFAULT_POLICY.targets.items()
+    }
+    targets[Priority.P3] = PriorityTargetsBody(
+        first_response_minutes=HOUR // MINUTE, resolution_minutes=8 * HOUR // MINUTE
+    )
+    world.desk.send(ADMIN, SetSlaPolicy(targets=targets, at_risk_share=0.5, reason="faster P3"))
     world.time.advance(minutes=1)
     after = world.open("P3")
     world.clock().run_once()
-    old, new = world.sla.config.clock(before), world.sla.config.clock(after)
+    old, new = world.config.clock(before), world.config.clock(after)
     assert old is not None and new is not None
     assert (old.policy_version, old.first_response.duration) == (0, 4 * HOUR)
     assert (new.policy_version, new.first_response.duration, new.at_risk_share) == (
@@ -281,17 +311,19 @@ def test_the_policy_version_in_force_is_recorded_and_later_changes_leave_it_alon
 def test_a_full_replay_rebuilds_identical_sla_states_and_routing_decisions(
     world: World, tmp_path: Path
 ) -> None:
-    world.sla.set_routing_policy(ADMIN, QUEUE, "least_loaded", "spread the load")
+    world.desk.send(
+        ADMIN, SetRoutingPolicy(queue=QUEUE, policy="least_loaded", reason="spread the load")
+    )
     tickets = [world.open(p) for p in ("P1", "P2", "P3", "P4", "P2", "P3")]
     clock = world.clock(world.tracking())
     lena = world.agent("Lena")
     for minutes in (5, 12, 47, 70, 300, 2000):
         world.time.at = MONDAY + timedelta(minutes=minutes)
         if minutes == 70:
-            assignee = world.app.assignment(tickets[1]).agent_id
+            assignee = world.app.aggregates.assignment(tickets[1]).agent_id
             assert assignee is not None
-            world.desk.start(lena, tickets[1])
-            world.desk.pend(lena, tickets[1], "logs", "customer")
+            world.desk.send(lena, Start(ticket_id=tickets[1]))
+            world.desk.send(lena, Pend(ticket_id=tickets[1], reason="logs", waiting_on="customer"))
         clock.run_once()
     live = {t: sla.view(clock_of(world, t), world.time.at) for t in tickets}
     decisions = list(world.log("RoutingDecided", "RoutingDeferred"))
@@ -301,7 +333,7 @@ def test_a_full_replay_rebuilds_identical_sla_states_and_routing_decisions(
     assert replayer.catch_up() > 0
     assert replayer.app.recorder.max_notification_id() == world.app.recorder.max_notification_id()
     for ticket in tickets:
-        events = replayer.app._events(sla.clock_id(ticket))
+        events = replayer.app.aggregates.events(sla.clock_id(ticket))
         rebuilt = sla.sla_state(events, world.time.at)
         assert rebuilt == live[ticket]
         assert replayer.clocks.get(ticket) in (None, sla.fold(events))
@@ -323,7 +355,7 @@ def test_at_risk_tells_the_lead_at_the_current_level_and_each_breach_goes_up_one
         assert clock.run_once() == 1
         raised = escalations(world)[-1]
         assert (raised.level, raised.trigger) == (level, trigger)
-        assert world.app.ticket(ticket).escalation_level == level
+        assert world.app.aggregates.ticket(ticket).escalation_level == level
     lead, manager = f"agent:{world.agents['Lena']}", "service-desk-manager"
     assert [e.target for e in escalations(world)] == [lead, manager, lead, manager]
 
@@ -334,9 +366,13 @@ def test_an_upgrade_that_is_late_at_once_is_recorded_with_it_and_never_reread(
     ticket = world.open("P4")  # 09:00, business hours: nothing falls due before 15:00
     lena = world.agent("Lena")
     world.time.at = MONDAY + HOUR
-    world.desk.comment(lena, ticket, uuid4(), "looking", internal=True)  # no clock change
+    world.desk.send(
+        lena, Comment(ticket_id=ticket, body="looking", internal=True)
+    )  # no clock change
     world.time.at = MONDAY + 3 * HOUR
-    world.desk.triage(lena, ticket, *LEVELS["P1"], None, None)  # P1 24x7, from 09:00
+    world.desk.send(
+        lena, Triage(ticket_id=ticket, impact=LEVELS["P1"][0], urgency=LEVELS["P1"][1])
+    )  # P1 24x7, from 09:00
     world.clock(now=forbidden_clock).catch_up()  # no tick: found from the events' times
     recorded = world.events(sla.clock_id(ticket))
     assert [(e.type_name, getattr(e, "target", None)) for e in recorded] == [

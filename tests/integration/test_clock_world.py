@@ -12,14 +12,16 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import TrackingRecorder
 
 from engine.app.application import TicketingApp
+from engine.app.config import SlaConfig
 from engine.app.desk import Desk
 from engine.app.permissions import Principal
-from engine.app.sla_service import SlaService
 from engine.domain import sla
-from engine.domain import ticket as tk
 from engine.domain.base import DomainEvent
+from engine.domain.commands.directory import CreateQueue, RegisterAgent
+from engine.domain.commands.tickets import OpenTicket
 from engine.domain.directory import Role
 from engine.domain.priority import Level
+from engine.domain.ticket import Channel
 from engine.integrity.keystore import MemoryKeyStore
 from engine.processes.sla_clock import SlaClockProcess, open_tracking
 
@@ -76,7 +78,7 @@ class World:
         )
         self.app = TicketingApp(env=env, keys=self.keys)
         self.desk = Desk(self.app, time)
-        self.sla = SlaService(self.app, time)
+        self.config = SlaConfig(self.app.aggregates)
         self.agents: dict[str, UUID] = {}
 
     def twin(self) -> World:
@@ -92,14 +94,19 @@ class World:
         return open_tracking(self.path)
 
     def staff(self, queue: str = QUEUE, agents: int = 2, capacity: int = 50) -> None:
-        self.desk.create_queue(ADMIN, queue, None)
+        self.desk.send(ADMIN, CreateQueue(name=queue))
         self.hire("Lena", Role.LEAD, queue, capacity)
         for i in range(agents):
             self.hire(f"Agent{i}", Role.AGENT, queue, capacity)
 
     def hire(self, name: str, role: Role, queue: str, capacity: int) -> UUID:
         agent_id = uuid4()
-        self.desk.register_agent(ADMIN, agent_id, name, None, role, [queue], capacity)
+        self.desk.send(
+            ADMIN,
+            RegisterAgent(
+                agent_id=agent_id, name=name, role=role, queues=[queue], capacity=capacity
+            ),
+        )
         self.agents[name] = agent_id
         return agent_id
 
@@ -111,21 +118,22 @@ class World:
     def open(self, priority: str = "P2", queue: str | None = QUEUE) -> UUID:
         impact, urgency = LEVELS[priority]
         ticket_id = uuid4()
-        cmd = tk.OpenTicket(
+        cmd = OpenTicket(
             ticket_id=ticket_id,
             title="VPN drops",
             description="every hour",
             requester_id="requester:rita",
-            channel=tk.Channel.EMAIL,
+            channel=Channel.EMAIL,
             category="network",
             impact=impact,
             urgency=urgency,
+            queue=queue,
         )
-        self.desk.open_ticket(ADMIN, cmd, queue)
+        self.desk.send(ADMIN, cmd)
         return ticket_id
 
     def events(self, aggregate_id: UUID) -> list[DomainEvent]:
-        return self.app._events(aggregate_id)
+        return self.app.aggregates.events(aggregate_id)
 
     def clock_events(self, ticket_id: UUID) -> list[str]:
         return [e.type_name for e in self.events(sla.clock_id(ticket_id))]

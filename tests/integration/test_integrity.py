@@ -14,16 +14,18 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 
+from engine.app.audit import build_bundle, verify_bundle, verify_log
 from engine.app.permissions import Principal
 from engine.bootstrap import Runtime, build_runtime
+from engine.domain.commands.directory import EraseSubject
+from engine.domain.commands.tickets import Comment, OpenTicket, Triage
 from engine.domain.directory import Role
 from engine.domain.priority import Level
-from engine.domain.ticket import Channel, OpenTicket
-from engine.app.audit import build_bundle, verify_bundle, verify_log
+from engine.domain.ticket import Channel
 from engine.settings import Settings
 
 ADMIN = Principal(id="admin", name="admin", role=Role.ADMIN)
@@ -54,7 +56,6 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 def open_ticket(rt: Runtime, who: Principal, title: str) -> UUID:
     cmd = OpenTicket(
-        ticket_id=uuid4(),
         title=title,
         description=f"{title}: details only {who.name} wrote",
         requester_id=who.id,
@@ -64,15 +65,15 @@ def open_ticket(rt: Runtime, who: Principal, title: str) -> UUID:
         impact=Level.MEDIUM,
         urgency=Level.HIGH,
     )
-    return rt.desk.open_ticket(who, cmd, None).aggregate_id
+    return rt.desk.send(who, cmd).aggregate_id
 
 
 def history(rt: Runtime) -> tuple[UUID, UUID]:
     bob_ticket = open_ticket(rt, BOB, "Bob Smith cannot log in")
-    rt.desk.comment(BOB, bob_ticket, uuid4(), "my number is 555-0100", internal=False)
-    rt.desk.triage(ADMIN, bob_ticket, Level.HIGH, Level.HIGH, None, None)
+    rt.desk.send(BOB, Comment(ticket_id=bob_ticket, body="my number is 555-0100"))
+    rt.desk.send(ADMIN, Triage(ticket_id=bob_ticket, impact=Level.HIGH, urgency=Level.HIGH))
     eve_ticket = open_ticket(rt, EVE, "Eve's printer jams")
-    rt.desk.comment(EVE, eve_ticket, uuid4(), "third time this week", internal=False)
+    rt.desk.send(EVE, Comment(ticket_id=eve_ticket, body="third time this week"))
     return bob_ticket, eve_ticket
 
 
@@ -255,13 +256,15 @@ def test_cli_verify_and_bundle_round_trip(runtime: Runtime, tmp_path: Path) -> N
 def test_erasure_makes_personal_data_unreadable_and_keeps_the_proof(runtime: Runtime) -> None:
     bob_ticket, eve_ticket = history(runtime)
     runtime.checkpoint()
-    eve_before = runtime.desk.details(ADMIN, eve_ticket)
+    eve_before = runtime.desk.queries.ticket(ADMIN, eve_ticket)
     raw_before = [n.state for n in runtime.app.recorder.select_notifications(1, 10_000)]
 
-    runtime.desk.erase_subject(ADMIN, BOB.id, "GDPR Art. 17(1)(a), request 2026-114")
+    runtime.desk.send(
+        ADMIN, EraseSubject(subject_id=BOB.id, legal_basis="GDPR Art. 17(1)(a), request 2026-114")
+    )
 
     # The ticket still exists, its personal fields read as erased.
-    bob = runtime.desk.details(ADMIN, bob_ticket)
+    bob = runtime.desk.queries.ticket(ADMIN, bob_ticket)
     assert (bob.title, bob.description, bob.requester_email) == ("[erased]",) * 3
     assert bob.priority == "P1" and bob.status == "new"
     # Nothing in the stored log was changed: the plaintext was never there.
@@ -270,11 +273,15 @@ def test_erasure_makes_personal_data_unreadable_and_keeps_the_proof(runtime: Run
     assert not any(b"Bob Smith" in s or b"555-0100" in s for s in raw_after)
     # Every verification still passes.
     assert verify_log(runtime.app.recorder).ok
-    assert runtime.desk.verify_ticket(AUDITOR, bob_ticket)["ok"]
+    assert runtime.desk.queries.verify_ticket(AUDITOR, bob_ticket)["ok"]
     bundle = build_bundle(runtime.app, bob_ticket)
     assert verify_bundle(bundle).ok
     # Everyone else is unchanged.
-    assert runtime.desk.details(ADMIN, eve_ticket).title == eve_before.title == "Eve's printer jams"
+    assert (
+        runtime.desk.queries.ticket(ADMIN, eve_ticket).title
+        == eve_before.title
+        == "Eve's printer jams"
+    )
     # The erasure is recorded with its legal basis and actor.
     erased = [
         n
@@ -288,15 +295,15 @@ def test_erasure_makes_personal_data_unreadable_and_keeps_the_proof(runtime: Run
 def test_erasure_survives_a_restart_and_cannot_be_repeated(tmp_path: Path) -> None:
     rt = build_runtime(_settings(tmp_path), clock=Clock(), start_views=False)
     bob_ticket, _ = history(rt)
-    rt.desk.erase_subject(ADMIN, BOB.id, "request 7")
+    rt.desk.send(ADMIN, EraseSubject(subject_id=BOB.id, legal_basis="request 7"))
     rt.close()
     rt = build_runtime(_settings(tmp_path), clock=Clock(), start_views=False)
     try:
-        assert rt.desk.details(ADMIN, bob_ticket).title == "[erased]"
+        assert rt.desk.queries.ticket(ADMIN, bob_ticket).title == "[erased]"
         from engine.domain.base import RuleViolationError
 
         with pytest.raises(RuleViolationError, match="already erased"):
-            rt.desk.erase_subject(ADMIN, BOB.id, "again")
+            rt.desk.send(ADMIN, EraseSubject(subject_id=BOB.id, legal_basis="again"))
         # New personal data of an erased subject is refused, not stored in clear.
         with pytest.raises(RuleViolationError, match="erased"):
             open_ticket(rt, BOB, "new problem")

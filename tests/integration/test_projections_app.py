@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from uuid import uuid4
 
+from engine.domain.commands.directory import EraseSubject
+from engine.domain.commands.tickets import Assign, Comment, Resolve, Start
 from engine.domain.priority import Level
 from engine.integrity.personal import ERASED
 from engine.projections import Views
@@ -17,9 +18,9 @@ def test_views_follow_the_application(tmp_path: Path) -> None:
     desk, lead = world.desk, world.lead
     started = world.clock.now
     tid = world.open(impact=Level.HIGH, urgency=Level.HIGH)
-    desk.assign(lead, tid, None, world.ann.agent_id, None, None)
-    desk.comment(world.ann, tid, uuid4(), "looking", internal=True)
-    result = desk.start(world.ann, tid)
+    desk.send(lead, Assign(ticket_id=tid, agent_id=world.ann.agent_id))
+    desk.send(world.ann, Comment(ticket_id=tid, body="looking", internal=True))
+    result = desk.send(world.ann, Start(ticket_id=tid))
 
     views = Views(world.app.recorder, tmp_path, keys=world.app.keys)
     views.start()
@@ -41,13 +42,17 @@ def test_views_follow_the_application(tmp_path: Path) -> None:
         snapshot = views.ticket_as_of(tid)
         assert snapshot is not None and snapshot.status == "in_progress"
 
-        done = desk.resolve(world.ann, tid, "fixed", "restarted the router")
+        done = desk.send(
+            world.ann, Resolve(ticket_id=tid, resolution_code="fixed", note="restarted the router")
+        )
         views.wait(done.position, timeout=5)
         report = views.service_report(started, world.clock.now + timedelta(minutes=1))
         assert (report.opened, report.resolved) == (1, 1)
 
         # Erasure reaches the views too.
-        erased = desk.erase_subject(world.admin, world.rita.id, "GDPR art. 17")
+        erased = desk.send(
+            world.admin, EraseSubject(subject_id=world.rita.id, legal_basis="GDPR art. 17")
+        )
         views.wait(erased.position, timeout=5)
         row = views.ticket(tid)
         assert row is not None and row.title == ERASED

@@ -15,6 +15,8 @@ from engine.app.permissions import Principal
 from engine.bootstrap import Runtime, build_runtime
 from engine.domain import ticket as tk
 from engine.domain.base import CommandMeta, EventFactory, InvalidTransitionError
+from engine.domain.commands.directory import EraseSubject
+from engine.domain.commands.tickets import Cancel, Comment, OpenTicket
 from engine.settings import Settings
 
 KEY = "stream-cache-admin-key-0123456789"
@@ -37,8 +39,7 @@ def admin(runtime: Runtime) -> Principal:
 
 
 def open_ticket(runtime: Runtime) -> UUID:
-    cmd = tk.OpenTicket(
-        ticket_id=uuid4(),
+    cmd = OpenTicket(
         title="VPN drops",
         description="every five minutes",
         requester_id="alice",
@@ -49,7 +50,7 @@ def open_ticket(runtime: Runtime) -> UUID:
         impact="medium",
         urgency="high",
     )
-    return runtime.desk.open_ticket(admin(runtime), cmd, None).aggregate_id
+    return runtime.desk.send(admin(runtime), cmd).aggregate_id
 
 
 PERSONAL = {"title", "description", "requester_name", "requester_email", "csat_comment"}
@@ -61,7 +62,7 @@ def _decided(ticket: tk.Ticket) -> dict[str, object]:
 
 
 def comment(runtime: Runtime, ticket_id: UUID, body: str) -> int:
-    return runtime.desk.comment(admin(runtime), ticket_id, uuid4(), body, False).version
+    return runtime.desk.send(admin(runtime), Comment(ticket_id=ticket_id, body=body)).version
 
 
 def test_a_command_decides_on_what_another_process_recorded(pair: tuple[Runtime, Runtime]) -> None:
@@ -77,10 +78,12 @@ def test_a_command_decides_on_what_another_process_recorded(pair: tuple[Runtime,
     assert comment(a, ticket_id, "fourth") == 6
     # Its decision state equals a fold of the whole stream (but for personal data, which
     # is never remembered).
-    assert _decided(a.app.ticket(ticket_id, deciding=True)) == _decided(a.app.ticket(ticket_id))
-    assert a.app.ticket(ticket_id).comment_count == 4
+    assert _decided(a.app.aggregates.ticket(ticket_id, deciding=True)) == _decided(
+        a.app.aggregates.ticket(ticket_id)
+    )
+    assert a.app.aggregates.ticket(ticket_id).comment_count == 4
     # The hash chain links A's event to B's, not to A's remembered head.
-    report = a.desk.verify_ticket(admin(a), ticket_id)
+    report = a.desk.queries.verify_ticket(admin(a), ticket_id)
     assert report["ok"] is True, report
 
 
@@ -90,7 +93,7 @@ def test_a_refusal_follows_the_current_state_not_the_remembered_one(
     a, b = pair
     ticket_id = open_ticket(a)
     comment(a, ticket_id, "remembered while new")
-    b.desk.cancel(admin(b), ticket_id, "duplicate")
+    b.desk.send(admin(b), Cancel(ticket_id=ticket_id, reason="duplicate"))
     # A remembers a new ticket, but the ticket is cancelled now: a comment is refused.
     with pytest.raises(InvalidTransitionError):
         comment(a, ticket_id, "too late")
@@ -100,7 +103,7 @@ def test_the_store_still_refuses_a_stale_version(pair: tuple[Runtime, Runtime]) 
     a, b = pair
     ticket_id = open_ticket(a)
     comment(a, ticket_id, "A remembers version 3 and its head")
-    stale = a.app.ticket(ticket_id, deciding=True)
+    stale = a.app.aggregates.ticket(ticket_id, deciding=True)
     comment(b, ticket_id, "B takes version 4")
     # An event decided on the remembered version 3 (so at version 4) is refused.
     meta = CommandMeta(
@@ -117,7 +120,7 @@ def test_the_store_still_refuses_a_stale_version(pair: tuple[Runtime, Runtime]) 
     )
     with pytest.raises(IntegrityError):
         a.app.save(event)
-    assert [e.originator_version for e in a.app._events(ticket_id)] == [1, 2, 3, 4]
+    assert [e.originator_version for e in a.app.aggregates.events(ticket_id)] == [1, 2, 3, 4]
 
 
 def test_an_erasure_drops_remembered_ticket_states(pair: tuple[Runtime, Runtime]) -> None:
@@ -125,9 +128,9 @@ def test_an_erasure_drops_remembered_ticket_states(pair: tuple[Runtime, Runtime]
     ticket_id = open_ticket(a)
     comment(a, ticket_id, "remembered")
     assert a.app.streams.state(ticket_id, tk.evolve) is not None
-    a.desk.erase_subject(admin(a), "alice", "GDPR art. 17")
+    a.desk.send(admin(a), EraseSubject(subject_id="alice", legal_basis="GDPR art. 17"))
     assert a.app.streams.state(ticket_id, tk.evolve) is None
-    assert a.app.ticket(ticket_id).title == "[erased]"
+    assert a.app.aggregates.ticket(ticket_id).title == "[erased]"
 
 
 def test_an_append_chains_to_the_stored_head_not_an_older_remembered_one(
@@ -137,7 +140,7 @@ def test_an_append_chains_to_the_stored_head_not_an_older_remembered_one(
     ticket_id = open_ticket(a)
     comment(a, ticket_id, "A remembers the head at version 3")
     comment(b, ticket_id, "B takes version 4")
-    current = b.app.ticket(ticket_id)
+    current = b.app.aggregates.ticket(ticket_id)
     # A appends version 5 without reading the stream first: it must chain to B's event.
     meta = CommandMeta(
         actor="admin", occurred_at=current.updated_at, correlation_id=uuid4(), causation_id=None
@@ -152,7 +155,7 @@ def test_an_append_chains_to_the_stored_head_not_an_older_remembered_one(
         author_role="admin",
     )
     a.app.save(event)
-    report = a.desk.verify_ticket(admin(a), ticket_id)
+    report = a.desk.queries.verify_ticket(admin(a), ticket_id)
     assert report["ok"] is True, report
 
 
@@ -167,5 +170,5 @@ def test_remembered_ticket_states_hold_no_personal_data(pair: tuple[Runtime, Run
     _, state = remembered
     assert (state.title, state.description) == ("", "")
     assert (state.requester_name, state.requester_email, state.csat_comment) == (None, None, None)
-    assert a.app.ticket(ticket_id).title == "VPN drops"  # what is shown is read whole
+    assert a.app.aggregates.ticket(ticket_id).title == "VPN drops"  # what is shown is read whole
     assert comment(a, ticket_id, "decided on the remembered state") == 4

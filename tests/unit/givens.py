@@ -22,10 +22,12 @@ import pytest
 from engine.app.application import TicketingApp
 from engine.app.desk import Desk
 from engine.app.permissions import Principal
-from engine.domain import ticket as tk
 from engine.domain.base import DomainEvent
+from engine.domain.commands.directory import CreateQueue, RegisterAgent
+from engine.domain.commands.tickets import OpenTicket
 from engine.domain.directory import Role
 from engine.domain.priority import Level
+from engine.domain.ticket import Channel
 
 Decision = Callable[[Sequence[DomainEvent]], Sequence[DomainEvent]]
 ErrorT = TypeVar("ErrorT", bound=BaseException)
@@ -141,20 +143,20 @@ class DeskWorld:
         urgency: Level = Level.MEDIUM,
     ) -> UUID:
         by = requester or self.rita
-        cmd = tk.OpenTicket(
-            ticket_id=uuid4(),
+        cmd = OpenTicket(
             title="VPN drops every hour",
             description="Since Monday",
             requester_id=by.id,
-            channel=tk.Channel.WEB,
+            channel=Channel.WEB,
             category="network",
             impact=impact,
             urgency=urgency,
+            queue=queue,
         )
-        return self.desk.open_ticket(by, cmd, queue).aggregate_id
+        return self.desk.send(by, cmd).aggregate_id
 
     def status(self, ticket_id: UUID) -> str:
-        return self.desk.details(self.admin, ticket_id).status
+        return self.desk.queries.ticket(self.admin, ticket_id).status
 
 
 def desk_world(**app_options: Any) -> DeskWorld:
@@ -163,11 +165,16 @@ def desk_world(**app_options: Any) -> DeskWorld:
     desk = Desk(app, clock)
     admin = Principal(id="admin:root", name="root", role=Role.ADMIN)
     for queue in ("service-desk", "network"):
-        desk.create_queue(admin, queue, None)
+        desk.send(admin, CreateQueue(name=queue))
 
     def register(name: str, role: Role, queues: list[str], capacity: int) -> Principal:
         agent_id = uuid4()
-        desk.register_agent(admin, agent_id, name, None, role, queues, capacity)
+        desk.send(
+            admin,
+            RegisterAgent(
+                agent_id=agent_id, name=name, role=role.value, queues=queues, capacity=capacity
+            ),
+        )
         return Principal(id=f"agent:{agent_id}", name=name, role=role, agent_id=agent_id)
 
     return DeskWorld(

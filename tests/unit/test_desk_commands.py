@@ -11,14 +11,10 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from givens import DeskWorld, desk_world
 
-from engine.app.application import (
-    ConflictError,
-    Idempotency,
-    IdempotencyKeyReusedError,
-    PreconditionFailedError,
-)
 from engine.app.desk import Desk
+from engine.app.errors import ConflictError, IdempotencyKeyReusedError, PreconditionFailedError
 from engine.app.permissions import Principal
+from engine.app.runner import Idempotency
 from engine.domain import assignment as asg
 from engine.domain import ticket as tk
 from engine.domain.base import (
@@ -27,7 +23,24 @@ from engine.domain.base import (
     PermissionDeniedError,
     RuleViolationError,
 )
-from engine.domain.directory import Role
+from engine.domain.commands.directory import RegisterAgent, RevokeApiKey
+from engine.domain.commands.escalations import AcknowledgeEscalation, ResolveEscalation
+from engine.domain.commands.tickets import (
+    Accept,
+    Assign,
+    Cancel,
+    Close,
+    Comment,
+    Escalate,
+    Link,
+    Merge,
+    OpenTicket,
+    Pend,
+    Resolve,
+    Resume,
+    Start,
+    Triage,
+)
 from engine.domain.idempotency import idempotency_id
 from engine.domain.priority import Level, Priority
 
@@ -101,23 +114,25 @@ def test_assigning_writes_the_assignment_and_the_agents_load_in_one_append(
 ) -> None:
     t = w.open()
     log = appends()
-    result = w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
+    result = w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
 
     assert log.only() == [
         ("AssignedToAgent", asg.assignment_id(t)),
         ("AgentTookTicket", agent_id(w.ann)),
     ]
     assert result.position == w.head()
-    assert w.app.agent(agent_id(w.ann)).tickets == {t}
+    assert w.app.aggregates.agent(agent_id(w.ann)).tickets == {t}
 
 
 def test_reassigning_moves_the_load_between_agents_in_one_append(
     w: DeskWorld, appends: Callable[[], Appends]
 ) -> None:
     t = w.open()
-    w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
+    w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
     log = appends()
-    w.desk.assign(w.lead, t, "network", w.bo.agent_id, "Bo knows VPNs", None)
+    w.desk.send(
+        w.lead, Assign(ticket_id=t, queue="network", agent_id=w.bo.agent_id, reason="Bo knows VPNs")
+    )
 
     assert log.only() == [
         ("AssignedToQueue", asg.assignment_id(t)),
@@ -125,7 +140,10 @@ def test_reassigning_moves_the_load_between_agents_in_one_append(
         ("AgentDroppedTicket", agent_id(w.ann)),
         ("AgentTookTicket", agent_id(w.bo)),
     ]
-    assert (w.app.agent(agent_id(w.ann)).load, w.app.agent(agent_id(w.bo)).load) == (0, 1)
+    assert (
+        w.app.aggregates.agent(agent_id(w.ann)).load,
+        w.app.aggregates.agent(agent_id(w.bo)).load,
+    ) == (0, 1)
 
 
 def test_linking_writes_both_tickets_in_one_append(
@@ -133,7 +151,7 @@ def test_linking_writes_both_tickets_in_one_append(
 ) -> None:
     t, other = w.open(), w.open(w.sam)
     log = appends()
-    w.desk.link(w.lead, t, other, tk.Relation.PARENT)
+    w.desk.send(w.lead, Link(ticket_id=t, other_ticket_id=other, relation=tk.Relation.PARENT))
     assert log.only() == [("TicketLinked", t), ("TicketLinked", other)]
 
 
@@ -143,26 +161,44 @@ def test_escalating_writes_the_ticket_and_the_escalation_in_one_append(
     t = w.open()
     log = appends()
     e = uuid4()
-    result = w.desk.escalate(w.lead, t, e, "hierarchical", "manager", "Head of IT", "VIP", None)
+    result = w.desk.send(
+        w.lead,
+        Escalate(
+            ticket_id=t,
+            escalation_id=e,
+            kind="hierarchical",
+            target_type="manager",
+            target="Head of IT",
+            reason="VIP",
+        ),
+    )
     assert log.only() == [("TicketEscalated", t), ("EscalationRaised", e)]
     assert (result.aggregate_id, result.status_code, result.extra["level"]) == (e, 201, 1)
 
 
 def _resolve(w: DeskWorld, t: UUID) -> None:
-    w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
-    w.desk.start(w.ann, t)
-    w.desk.resolve(w.ann, t, "fixed", "done")
+    w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
+    w.desk.send(w.ann, Start(ticket_id=t))
+    w.desk.send(w.ann, Resolve(ticket_id=t, resolution_code="fixed", note="done"))
 
 
 @pytest.mark.parametrize(
     ("end", "why"),
     [
-        pytest.param(lambda w, t: w.desk.cancel(w.rita, t, "not needed"), "cancelled", id="cancel"),
         pytest.param(
-            lambda w, t: w.desk.merge(w.lead, t, w.open(w.sam), None), "merged", id="merge"
+            lambda w, t: w.desk.send(w.rita, Cancel(ticket_id=t, reason="not needed")),
+            "cancelled",
+            id="cancel",
         ),
         pytest.param(
-            lambda w, t: (_resolve(w, t), w.desk.close(w.lead, t, None)), "closed", id="close"
+            lambda w, t: w.desk.send(w.lead, Merge(ticket_id=t, into_ticket_id=w.open(w.sam))),
+            "merged",
+            id="merge",
+        ),
+        pytest.param(
+            lambda w, t: (_resolve(w, t), w.desk.send(w.lead, Close(ticket_id=t))),
+            "closed",
+            id="close",
         ),
     ],
 )
@@ -171,11 +207,41 @@ def test_ending_a_ticket_withdraws_its_open_escalations_in_the_same_append(
 ) -> None:
     t = w.open()
     vendor, manager, done = uuid4(), uuid4(), uuid4()
-    w.desk.escalate(w.lead, t, vendor, "functional", "vendor", "Acme", "tunnel", None)
-    w.desk.escalate(w.lead, t, manager, "hierarchical", "manager", "Head of IT", "VIP", None)
-    w.desk.escalate(w.lead, t, done, "functional", "queue", "network", "routing", None)
-    w.desk.acknowledge_escalation(w.lead, vendor, None)
-    w.desk.resolve_escalation(w.lead, done, "routes fixed")
+    w.desk.send(
+        w.lead,
+        Escalate(
+            ticket_id=t,
+            escalation_id=vendor,
+            kind="functional",
+            target_type="vendor",
+            target="Acme",
+            reason="tunnel",
+        ),
+    )
+    w.desk.send(
+        w.lead,
+        Escalate(
+            ticket_id=t,
+            escalation_id=manager,
+            kind="hierarchical",
+            target_type="manager",
+            target="Head of IT",
+            reason="VIP",
+        ),
+    )
+    w.desk.send(
+        w.lead,
+        Escalate(
+            ticket_id=t,
+            escalation_id=done,
+            kind="functional",
+            target_type="queue",
+            target="network",
+            reason="routing",
+        ),
+    )
+    w.desk.send(w.lead, AcknowledgeEscalation(escalation_id=vendor))
+    w.desk.send(w.lead, ResolveEscalation(escalation_id=done, note="routes fixed"))
     log = appends()
     end(w, t)
     ending = log.last()
@@ -183,9 +249,9 @@ def test_ending_a_ticket_withdraws_its_open_escalations_in_the_same_append(
     assert withdrawn == [vendor, manager]
     assert [a for type_name, a in ending if type_name == "TicketEscalationClosed"] == [t, t]
     for escalation in (vendor, manager):
-        assert w.app.escalation(escalation).status == "withdrawn"
-    assert w.app.escalation(done).status == "resolved"
-    ticket = w.app.ticket(t)
+        assert w.app.aggregates.escalation(escalation).status == "withdrawn"
+    assert w.app.aggregates.escalation(done).status == "resolved"
+    ticket = w.app.aggregates.ticket(t)
     assert (ticket.open_escalations, ticket.escalation_level) == ((), 0)
     reasons = [s.state for s in log.calls[-1] if s.topic == "EscalationWithdrawn"]
     assert all(f"ticket {why}".encode() in state for state in reasons)
@@ -196,22 +262,35 @@ def test_ending_a_ticket_withdraws_its_open_escalations_in_the_same_append(
     [
         # Bo (capacity 1) already holds a ticket.
         pytest.param(
-            lambda w, t: w.desk.assign(w.lead, t, None, w.bo.agent_id, None, None), id="capacity"
+            lambda w, t: w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.bo.agent_id)),
+            id="capacity",
         ),
         # Ann is not in the network queue.
         pytest.param(
-            lambda w, t: w.desk.assign(w.lead, t, "network", w.ann.agent_id, None, None),
+            lambda w, t: w.desk.send(
+                w.lead, Assign(ticket_id=t, queue="network", agent_id=w.ann.agent_id)
+            ),
             id="membership",
         ),
-        pytest.param(lambda w, t: w.desk.merge(w.lead, t, t, None), id="merge-into-self"),
         pytest.param(
-            lambda w, t: w.desk.escalate(
-                w.lead, t, uuid4(), "hierarchical", "queue", "network", "x", None
+            lambda w, t: w.desk.send(w.lead, Merge(ticket_id=t, into_ticket_id=t)),
+            id="merge-into-self",
+        ),
+        pytest.param(
+            lambda w, t: w.desk.send(
+                w.lead,
+                Escalate(
+                    ticket_id=t,
+                    kind="hierarchical",
+                    target_type="queue",
+                    target="network",
+                    reason="x",
+                ),
             ),
             id="bad-escalation-target",
         ),
         pytest.param(
-            lambda w, t: w.desk.assign(w.lead, t, "no-such-queue", None, None, None),
+            lambda w, t: w.desk.send(w.lead, Assign(ticket_id=t, queue="no-such-queue")),
             id="unknown-queue",
         ),
     ],
@@ -219,7 +298,7 @@ def test_ending_a_ticket_withdraws_its_open_escalations_in_the_same_append(
 def test_a_refused_decision_records_nothing(
     w: DeskWorld, appends: Callable[[], Appends], refused: Callable[[DeskWorld, UUID], object]
 ) -> None:
-    w.desk.assign(w.lead, w.open(), None, w.bo.agent_id, None, None)
+    w.desk.send(w.lead, Assign(ticket_id=w.open(), agent_id=w.bo.agent_id))
     t = w.open()
     head, log = w.head(), appends()
     with pytest.raises((RuleViolationError, NotFoundError)):
@@ -234,12 +313,16 @@ def test_a_conflict_on_one_aggregate_records_none_of_the_commands_events(
     # While the lead assigns t to Ann, another desk gives Ann another ticket first:
     # only Ann's stream conflicts, and the assignment of t must not be recorded either.
     rival = Desk(w.app, w.clock)
-    race(monkeypatch, w, lambda: rival.assign(w.lead, elsewhere, None, w.ann.agent_id, None, None))
+    race(
+        monkeypatch,
+        w,
+        lambda: rival.send(w.lead, Assign(ticket_id=elsewhere, agent_id=w.ann.agent_id)),
+    )
     with pytest.raises(ConflictError, match="reload and retry"):
-        w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
+        w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
 
-    assert w.app.assignment(t).agent_id is None
-    assert w.app.agent(agent_id(w.ann)).tickets == {elsewhere}
+    assert w.app.aggregates.assignment(t).agent_id is None
+    assert w.app.aggregates.agent(agent_id(w.ann)).tickets == {elsewhere}
 
 
 def test_racing_assignments_cannot_exceed_capacity(
@@ -248,15 +331,17 @@ def test_racing_assignments_cannot_exceed_capacity(
     first, second = w.open(), w.open(w.sam)
     rival = Desk(w.app, w.clock)
     # Both desks see Bo (capacity 1) free; only one assignment can be recorded.
-    race(monkeypatch, w, lambda: rival.assign(w.lead, first, None, w.bo.agent_id, None, None))
+    race(
+        monkeypatch, w, lambda: rival.send(w.lead, Assign(ticket_id=first, agent_id=w.bo.agent_id))
+    )
     with pytest.raises(ConflictError):
-        w.desk.assign(w.lead, second, None, w.bo.agent_id, None, None)
-    bo = w.app.agent(agent_id(w.bo))
+        w.desk.send(w.lead, Assign(ticket_id=second, agent_id=w.bo.agent_id))
+    bo = w.app.aggregates.agent(agent_id(w.bo))
     assert (bo.load, bo.capacity) == (1, 1)
 
     # Retried on fresh state, capacity refuses it.
     with pytest.raises(RuleViolationError, match="capacity"):
-        w.desk.assign(w.lead, second, None, w.bo.agent_id, None, None)
+        w.desk.send(w.lead, Assign(ticket_id=second, agent_id=w.bo.agent_id))
 
 
 def test_a_concurrent_change_to_the_ticket_is_a_conflict(
@@ -264,12 +349,16 @@ def test_a_concurrent_change_to_the_ticket_is_a_conflict(
 ) -> None:
     t = w.open()
     head = w.head()
-    race(monkeypatch, w, lambda: Desk(w.app, w.clock).comment(w.rita, t, uuid4(), "hello?", False))
+    race(
+        monkeypatch,
+        w,
+        lambda: Desk(w.app, w.clock).send(w.rita, Comment(ticket_id=t, body="hello?")),
+    )
     with pytest.raises(ConflictError):
-        w.desk.triage(w.lead, t, Level.HIGH, Level.HIGH, None, None)
+        w.desk.send(w.lead, Triage(ticket_id=t, impact=Level.HIGH, urgency=Level.HIGH))
     # Only the rival's comment was recorded.
     assert w.head() == head + 1
-    assert w.app.ticket(t).priority == Priority.P3
+    assert w.app.aggregates.ticket(t).priority == Priority.P3
 
 
 # --- exactly-once commands ---------------------------------------------------------------
@@ -285,10 +374,10 @@ def test_a_retry_returns_the_first_result_and_records_nothing(
     w: DeskWorld, appends: Callable[[], Appends]
 ) -> None:
     t = w.open()
-    first = w.desk.cancel(w.rita, t, "sent twice", idem=idem())
+    first = w.desk.send(w.rita, Cancel(ticket_id=t, reason="sent twice"), idem=idem())
     head, log = w.head(), appends()
 
-    again = w.desk.cancel(w.rita, t, "sent twice", idem=idem())
+    again = w.desk.send(w.rita, Cancel(ticket_id=t, reason="sent twice"), idem=idem())
 
     assert again == first.model_copy(update={"replayed": True})
     assert (w.head(), log.calls) == (head, [])
@@ -299,7 +388,7 @@ def test_the_first_result_is_recorded_with_the_commands_events(
 ) -> None:
     t = w.open()
     log = appends()
-    w.desk.cancel(w.rita, t, "sent twice", idem=idem())
+    w.desk.send(w.rita, Cancel(ticket_id=t, reason="sent twice"), idem=idem())
     assert log.only() == [
         ("TicketCancelled", t),
         ("CommandProcessed", idempotency_id(w.rita.id, "k-1")),
@@ -308,9 +397,9 @@ def test_the_first_result_is_recorded_with_the_commands_events(
 
 def test_a_retry_after_other_commands_still_returns_the_first_result(w: DeskWorld) -> None:
     t = w.open()
-    first = w.desk.cancel(w.rita, t, "sent twice", idem=idem())
+    first = w.desk.send(w.rita, Cancel(ticket_id=t, reason="sent twice"), idem=idem())
     w.open(w.sam)
-    again = w.desk.cancel(w.rita, t, "sent twice", idem=idem())
+    again = w.desk.send(w.rita, Cancel(ticket_id=t, reason="sent twice"), idem=idem())
 
     assert again.model_dump(exclude={"position", "replayed"}) == first.model_dump(
         exclude={"position", "replayed"}
@@ -321,32 +410,36 @@ def test_a_retry_after_other_commands_still_returns_the_first_result(w: DeskWorl
 
 def test_a_reused_key_with_another_body_is_refused(w: DeskWorld) -> None:
     t = w.open()
-    w.desk.cancel(w.rita, t, "sent twice", idem=idem())
+    w.desk.send(w.rita, Cancel(ticket_id=t, reason="sent twice"), idem=idem())
     head = w.head()
     with pytest.raises(IdempotencyKeyReusedError, match="'k-1' was used for a different request"):
-        w.desk.cancel(w.rita, t, "another reason", idem=idem(body=b'{"reason":"another reason"}'))
+        w.desk.send(
+            w.rita,
+            Cancel(ticket_id=t, reason="another reason"),
+            idem=idem(body=b'{"reason":"another reason"}'),
+        )
     with pytest.raises(IdempotencyKeyReusedError):
-        w.desk.comment(w.rita, t, uuid4(), "hi", False, idem=idem(path="/tickets/x/comments"))
+        w.desk.send(w.rita, Comment(ticket_id=t, body="hi"), idem=idem(path="/tickets/x/comments"))
     assert w.head() == head
 
 
 def test_keys_belong_to_their_principal(w: DeskWorld) -> None:
     mine, theirs = w.open(), w.open(w.sam)
-    w.desk.cancel(w.rita, mine, "sent twice", idem=idem())
-    result = w.desk.cancel(w.sam, theirs, "sent twice", idem=idem())
+    w.desk.send(w.rita, Cancel(ticket_id=mine, reason="sent twice"), idem=idem())
+    result = w.desk.send(w.sam, Cancel(ticket_id=theirs, reason="sent twice"), idem=idem())
     assert not result.replayed
     assert w.status(theirs) == "cancelled"
 
 
 def test_a_refused_command_is_not_remembered(w: DeskWorld) -> None:
     t = w.open()
-    w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
+    w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
     with pytest.raises(InvalidTransitionError):
-        w.desk.resume(w.ann, t, None, idem=idem("k-2", b"{}"))
-    w.desk.start(w.ann, t)
-    w.desk.pend(w.ann, t, "awaiting logs", "customer")
+        w.desk.send(w.ann, Resume(ticket_id=t), idem=idem("k-2", b"{}"))
+    w.desk.send(w.ann, Start(ticket_id=t))
+    w.desk.send(w.ann, Pend(ticket_id=t, reason="awaiting logs", waiting_on="customer"))
     # The same key, sent again, now does the work.
-    assert not w.desk.resume(w.ann, t, None, idem=idem("k-2", b"{}")).replayed
+    assert not w.desk.send(w.ann, Resume(ticket_id=t), idem=idem("k-2", b"{}")).replayed
     assert w.status(t) == "in_progress"
 
 
@@ -356,10 +449,16 @@ def test_racing_first_tries_with_one_key_record_once(
     t = w.open()
     rival = Desk(w.app, w.clock)
     first: list[Any] = []
-    race(monkeypatch, w, lambda: first.append(rival.cancel(w.rita, t, "sent twice", idem=idem())))
+    race(
+        monkeypatch,
+        w,
+        lambda: first.append(
+            rival.send(w.rita, Cancel(ticket_id=t, reason="sent twice"), idem=idem())
+        ),
+    )
     head_before = w.head()
 
-    result = w.desk.cancel(w.rita, t, "sent twice", idem=idem())
+    result = w.desk.send(w.rita, Cancel(ticket_id=t, reason="sent twice"), idem=idem())
 
     # The loser answers with the winner's result.
     assert result == first[0].model_copy(update={"replayed": True})
@@ -367,8 +466,7 @@ def test_racing_first_tries_with_one_key_record_once(
 
 
 def test_an_opening_retried_opens_one_ticket(w: DeskWorld) -> None:
-    cmd = tk.OpenTicket(
-        ticket_id=uuid4(),
+    cmd = OpenTicket(
         title="t",
         description="d",
         requester_id=w.rita.id,
@@ -377,17 +475,25 @@ def test_an_opening_retried_opens_one_ticket(w: DeskWorld) -> None:
         impact=Level.LOW,
         urgency=Level.LOW,
     )
-    first = w.desk.open_ticket(w.rita, cmd, None, idem("k-open", b"{...}", "/tickets"))
+    first = w.desk.send(w.rita, cmd, idem=idem("k-open", b"{...}", "/tickets"))
     head = w.head()
     retry = cmd.model_copy(update={"ticket_id": uuid4()})  # a retrying client may mint a new id
-    again = w.desk.open_ticket(w.rita, retry, None, idem("k-open", b"{...}", "/tickets"))
+    again = w.desk.send(w.rita, retry, idem=idem("k-open", b"{...}", "/tickets"))
     assert (again.aggregate_id, again.replayed, w.head()) == (first.aggregate_id, True, head)
 
 
 def test_a_replayed_registration_does_not_repeat_the_api_key(w: DeskWorld) -> None:
     key = idem("k-agent", b'{"name":"Cy"}', "/agents")
-    first = w.desk.register_agent(w.admin, uuid4(), "Cy", None, Role.AGENT, ["network"], 2, key)
-    again = w.desk.register_agent(w.admin, uuid4(), "Cy", None, Role.AGENT, ["network"], 2, key)
+    first = w.desk.send(
+        w.admin,
+        RegisterAgent(agent_id=uuid4(), name="Cy", role="agent", queues=["network"], capacity=2),
+        idem=key,
+    )
+    again = w.desk.send(
+        w.admin,
+        RegisterAgent(agent_id=uuid4(), name="Cy", role="agent", queues=["network"], capacity=2),
+        idem=key,
+    )
     assert first.extra["api_key"].startswith("tk_")
     assert "api_key" not in again.extra
     assert again.aggregate_id == first.aggregate_id
@@ -398,29 +504,39 @@ def test_a_replayed_registration_does_not_repeat_the_api_key(w: DeskWorld) -> No
 
 def test_if_match_accepts_the_current_etag_or_a_star(w: DeskWorld) -> None:
     t = w.open()
-    etag = w.desk.details(w.lead, t).etag
-    result = w.desk.comment(w.lead, t, uuid4(), "on it", True, if_match=etag)
+    etag = w.desk.queries.ticket(w.lead, t).etag
+    result = w.desk.send(w.lead, Comment(ticket_id=t, body="on it", internal=True), if_match=etag)
     assert result.etag != etag
-    w.desk.comment(w.lead, t, uuid4(), "still on it", True, if_match="*")
+    w.desk.send(w.lead, Comment(ticket_id=t, body="still on it", internal=True), if_match="*")
 
 
 def test_a_stale_if_match_fails_and_records_nothing(w: DeskWorld) -> None:
     t = w.open()
-    stale = w.desk.details(w.lead, t).etag
-    w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)  # moves only the assignment
+    stale = w.desk.queries.ticket(w.lead, t).etag
+    w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))  # moves only the assignment
     head = w.head()
     with pytest.raises(PreconditionFailedError, match=f"If-Match {stale} does not match"):
-        w.desk.start(w.ann, t, if_match=stale)
+        w.desk.send(w.ann, Start(ticket_id=t), if_match=stale)
     assert w.head() == head
 
 
 def test_a_stale_if_match_on_an_escalation_fails(w: DeskWorld) -> None:
     t, e = w.open(), uuid4()
-    w.desk.escalate(w.lead, t, e, "functional", "vendor", "Acme", "tunnel", None)
-    w.desk.acknowledge_escalation(w.lead, e, None, if_match='"1"')
+    w.desk.send(
+        w.lead,
+        Escalate(
+            ticket_id=t,
+            escalation_id=e,
+            kind="functional",
+            target_type="vendor",
+            target="Acme",
+            reason="tunnel",
+        ),
+    )
+    w.desk.send(w.lead, AcknowledgeEscalation(escalation_id=e), if_match='"1"')
     head = w.head()
     with pytest.raises(PreconditionFailedError):
-        w.desk.resolve_escalation(w.lead, e, "patched", if_match='"1"')
+        w.desk.send(w.lead, ResolveEscalation(escalation_id=e, note="patched"), if_match='"1"')
     assert w.head() == head
 
 
@@ -431,19 +547,18 @@ def test_requesters_see_and_act_only_on_their_own_tickets(w: DeskWorld) -> None:
     t = w.open(w.rita)
     head = w.head()
     for attempt in (
-        lambda: w.desk.details(w.sam, t),
-        lambda: w.desk.comment(w.sam, t, uuid4(), "me too", False),
-        lambda: w.desk.cancel(w.sam, t, "not mine"),
+        lambda: w.desk.queries.ticket(w.sam, t),
+        lambda: w.desk.send(w.sam, Comment(ticket_id=t, body="me too")),
+        lambda: w.desk.send(w.sam, Cancel(ticket_id=t, reason="not mine")),
     ):
         with pytest.raises(PermissionDeniedError, match="own tickets"):
             attempt()
     assert w.head() == head
-    assert w.desk.details(w.rita, t).requester_id == w.rita.id
+    assert w.desk.queries.ticket(w.rita, t).requester_id == w.rita.id
 
 
 def test_a_requester_opens_tickets_only_for_themselves(w: DeskWorld) -> None:
-    cmd = tk.OpenTicket(
-        ticket_id=uuid4(),
+    cmd = OpenTicket(
         title="t",
         description="d",
         requester_id=w.sam.id,
@@ -452,70 +567,90 @@ def test_a_requester_opens_tickets_only_for_themselves(w: DeskWorld) -> None:
         impact=Level.LOW,
         urgency=Level.LOW,
     )
-    t = w.desk.open_ticket(w.rita, cmd, None).aggregate_id
-    assert w.app.ticket(t).requester_id == w.rita.id
+    t = w.desk.send(w.rita, cmd).aggregate_id
+    assert w.app.aggregates.ticket(t).requester_id == w.rita.id
 
 
 def test_requesters_cannot_comment_internally(w: DeskWorld) -> None:
     t = w.open(w.rita)
     head = w.head()
     with pytest.raises(PermissionDeniedError, match="comment internal"):
-        w.desk.comment(w.rita, t, uuid4(), "psst", True)
+        w.desk.send(w.rita, Comment(ticket_id=t, body="psst", internal=True))
     assert w.head() == head
-    w.desk.comment(w.rita, t, uuid4(), "any news?", False)
+    w.desk.send(w.rita, Comment(ticket_id=t, body="any news?"))
 
 
 def test_agents_work_only_tickets_assigned_to_them(w: DeskWorld) -> None:
     t = w.open()
-    w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
+    w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
     head = w.head()
     with pytest.raises(PermissionDeniedError, match="only tickets assigned to them"):
-        w.desk.accept(w.bo, t)
+        w.desk.send(w.bo, Accept(ticket_id=t))
     with pytest.raises(PermissionDeniedError, match="only tickets assigned to them"):
-        w.desk.start(w.bo, t)
+        w.desk.send(w.bo, Start(ticket_id=t))
     assert w.head() == head
-    w.desk.accept(w.ann, t)
-    w.desk.start(w.ann, t)
+    w.desk.send(w.ann, Accept(ticket_id=t))
+    w.desk.send(w.ann, Start(ticket_id=t))
     with pytest.raises(PermissionDeniedError):
-        w.desk.resolve(w.bo, t, "fixed", "x")
-    w.desk.resolve(w.ann, t, "fixed", "x")
+        w.desk.send(w.bo, Resolve(ticket_id=t, resolution_code="fixed", note="x"))
+    w.desk.send(w.ann, Resolve(ticket_id=t, resolution_code="fixed", note="x"))
 
 
 def test_only_leads_override_priority(w: DeskWorld) -> None:
     t = w.open()
     head = w.head()
     with pytest.raises(PermissionDeniedError, match="override priority"):
-        w.desk.triage(w.ann, t, Level.LOW, Level.LOW, Priority.P1, "VIP")
+        w.desk.send(
+            w.ann,
+            Triage(
+                ticket_id=t, impact=Level.LOW, urgency=Level.LOW, priority=Priority.P1, reason="VIP"
+            ),
+        )
     assert w.head() == head
-    w.desk.triage(w.ann, t, Level.LOW, Level.LOW, None, None)  # the matrix's own priority
-    w.desk.triage(w.lead, t, Level.LOW, Level.LOW, Priority.P1, "VIP")
-    assert w.desk.details(w.ann, t).priority == "P1"
+    w.desk.send(
+        w.ann, Triage(ticket_id=t, impact=Level.LOW, urgency=Level.LOW)
+    )  # the matrix's own priority
+    w.desk.send(
+        w.lead,
+        Triage(
+            ticket_id=t, impact=Level.LOW, urgency=Level.LOW, priority=Priority.P1, reason="VIP"
+        ),
+    )
+    assert w.desk.queries.ticket(w.ann, t).priority == "P1"
 
 
 def test_only_leads_override_capacity(w: DeskWorld) -> None:
-    w.desk.assign(w.lead, w.open(), None, w.bo.agent_id, None, None)
+    w.desk.send(w.lead, Assign(ticket_id=w.open(), agent_id=w.bo.agent_id))
     t = w.open()
     head = w.head()
     with pytest.raises(PermissionDeniedError, match="override capacity"):
-        w.desk.assign(w.bo, t, None, w.bo.agent_id, None, "I can take it")
+        w.desk.send(
+            w.bo,
+            Assign(ticket_id=t, agent_id=w.bo.agent_id, override_capacity_reason="I can take it"),
+        )
     assert w.head() == head
-    w.desk.assign(w.lead, t, None, w.bo.agent_id, None, "only Bo knows the VPN")
-    bo = w.app.agent(agent_id(w.bo))
+    w.desk.send(
+        w.lead,
+        Assign(
+            ticket_id=t, agent_id=w.bo.agent_id, override_capacity_reason="only Bo knows the VPN"
+        ),
+    )
+    bo = w.app.aggregates.agent(agent_id(w.bo))
     assert (bo.load, bo.capacity) == (2, 1)
 
 
 def test_agents_assign_only_themselves(w: DeskWorld) -> None:
     t = w.open()
     with pytest.raises(PermissionDeniedError, match="assign others"):
-        w.desk.assign(w.ann, t, None, w.bo.agent_id, None, None)
-    w.desk.assign(w.ann, t, None, w.ann.agent_id, None, None)
+        w.desk.send(w.ann, Assign(ticket_id=t, agent_id=w.bo.agent_id))
+    w.desk.send(w.ann, Assign(ticket_id=t, agent_id=w.ann.agent_id))
     assert w.status(t) == "assigned"
 
 
 def test_the_actor_of_every_event_is_the_principal(w: DeskWorld) -> None:
     t = w.open(w.rita)
-    w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
-    w.desk.start(w.ann, t)
+    w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
+    w.desk.send(w.ann, Start(ticket_id=t))
     actors = [e.actor for e in w.app.events.get(t)]  # type: ignore[attr-defined]
     assert actors == [w.rita.id, w.rita.id, w.ann.id]
     assert {e.actor for e in w.app.events.get(asg.assignment_id(t))} == {w.rita.id, w.lead.id}  # type: ignore[attr-defined]
@@ -523,11 +658,11 @@ def test_the_actor_of_every_event_is_the_principal(w: DeskWorld) -> None:
 
 def test_an_accepted_ticket_no_longer_offers_accept(w: DeskWorld) -> None:
     t = w.open()
-    w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
-    w.desk.accept(w.ann, t)
+    w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
+    w.desk.send(w.ann, Accept(ticket_id=t))
     with pytest.raises(InvalidTransitionError):
-        w.desk.accept(w.ann, t)
-    assert "accept" not in w.desk.details(w.ann, t).allowed_actions
+        w.desk.send(w.ann, Accept(ticket_id=t))
+    assert "accept" not in w.desk.queries.ticket(w.ann, t).allowed_actions
 
 
 # --- queries -----------------------------------------------------------------------
@@ -535,9 +670,19 @@ def test_an_accepted_ticket_no_longer_offers_accept(w: DeskWorld) -> None:
 
 def test_details_show_the_state_now_and_at_a_version(w: DeskWorld) -> None:
     t = w.open(impact=Level.HIGH, urgency=Level.HIGH)
-    w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
-    w.desk.escalate(w.lead, t, uuid4(), "hierarchical", "manager", "Head of IT", "VIP", 2)
-    now = w.desk.details(w.lead, t)
+    w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
+    w.desk.send(
+        w.lead,
+        Escalate(
+            ticket_id=t,
+            kind="hierarchical",
+            target_type="manager",
+            target="Head of IT",
+            reason="VIP",
+            level=2,
+        ),
+    )
+    now = w.desk.queries.ticket(w.lead, t)
     assert (
         now.status,
         now.priority,
@@ -553,13 +698,13 @@ def test_details_show_the_state_now_and_at_a_version(w: DeskWorld) -> None:
         2,
         3,
     )
-    then = w.desk.details(w.lead, t, version=2)
+    then = w.desk.queries.ticket(w.lead, t, version=2)
     assert (then.version, then.escalation_level) == (2, 0)
 
 
 def test_an_unknown_ticket_is_not_found(w: DeskWorld) -> None:
     with pytest.raises(NotFoundError):
-        w.desk.start(w.lead, uuid4())
+        w.desk.send(w.lead, Start(ticket_id=uuid4()))
 
 
 def test_an_id_of_another_kind_of_aggregate_is_not_found(w: DeskWorld) -> None:
@@ -567,10 +712,10 @@ def test_an_id_of_another_kind_of_aggregate_is_not_found(w: DeskWorld) -> None:
     # ticket) is a 404, not a fold of the wrong stream.
     t = w.open()
     for lookup in (
-        lambda: w.app.escalation(t),
-        lambda: w.app.agent(t),
-        lambda: w.desk.revoke_key(w.admin, t, "wrong id"),
-        lambda: w.desk.comment(w.lead, w.ann.agent_id, uuid4(), "hello", False),
+        lambda: w.app.aggregates.escalation(t),
+        lambda: w.app.aggregates.agent(t),
+        lambda: w.desk.send(w.admin, RevokeApiKey(credential_id=t, reason="wrong id")),
+        lambda: w.desk.send(w.lead, Comment(ticket_id=w.ann.agent_id, body="hello")),
     ):
         with pytest.raises(NotFoundError):
             lookup()

@@ -4,7 +4,7 @@ allowed ones record and move the status, refused ones name the status and record
 from __future__ import annotations
 
 from collections.abc import Callable
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from givens import DeskWorld, desk_world
@@ -12,6 +12,25 @@ from givens import DeskWorld, desk_world
 from engine.app.results import CommandResult
 from engine.domain import ticket as tk
 from engine.domain.base import InvalidTransitionError
+from engine.domain.commands.base import Command
+from engine.domain.commands.tickets import (
+    Accept,
+    Assign,
+    Cancel,
+    Close,
+    Comment,
+    Escalate,
+    Link,
+    Merge,
+    Pend,
+    Rate,
+    Release,
+    Reopen,
+    Resolve,
+    Resume,
+    Start,
+    Triage,
+)
 from engine.domain.priority import Level
 
 STATUSES = ("new", "assigned", "in_progress", "pending", "resolved", "closed", "cancelled")
@@ -21,17 +40,17 @@ def reach(w: DeskWorld, status: str) -> UUID:
     """A ticket of Rita's in ``status``, taken there the way a desk would."""
     t = w.open()
     if status == "cancelled":
-        w.desk.cancel(w.rita, t, "sent twice")
+        w.desk.send(w.rita, Cancel(ticket_id=t, reason="sent twice"))
     if status in ("assigned", "in_progress", "pending", "resolved", "closed"):
-        w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
+        w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
     if status in ("in_progress", "pending", "resolved", "closed"):
-        w.desk.start(w.ann, t)
+        w.desk.send(w.ann, Start(ticket_id=t))
     if status == "pending":
-        w.desk.pend(w.ann, t, "awaiting logs", "customer")
+        w.desk.send(w.ann, Pend(ticket_id=t, reason="awaiting logs", waiting_on="customer"))
     if status in ("resolved", "closed"):
-        w.desk.resolve(w.ann, t, "fixed", "new VPN profile")
+        w.desk.send(w.ann, Resolve(ticket_id=t, resolution_code="fixed", note="new VPN profile"))
     if status == "closed":
-        w.desk.close(w.lead, t, None)
+        w.desk.send(w.lead, Close(ticket_id=t))
     assert w.status(t) == status
     return t
 
@@ -40,31 +59,50 @@ Run = Callable[[DeskWorld, UUID, UUID], CommandResult]
 
 
 def _assign(w: DeskWorld, t: UUID, other: UUID) -> CommandResult:
-    current = w.desk.details(w.lead, t).assignee_id
+    current = w.desk.queries.ticket(w.lead, t).assignee_id
     if current is None:
-        return w.desk.assign(w.lead, t, None, w.ann.agent_id, None, None)
-    return w.desk.assign(w.lead, t, None, w.bo.agent_id, "Bo knows VPNs", None)
+        return w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.ann.agent_id))
+    return w.desk.send(w.lead, Assign(ticket_id=t, agent_id=w.bo.agent_id, reason="Bo knows VPNs"))
 
 
 # Each command as the lead would send it (rating is the requester's).
+def by_lead(w: DeskWorld, command: Command) -> CommandResult:
+    return w.desk.send(w.lead, command)
+
+
 COMMANDS: dict[str, Run] = {
-    "triage": lambda w, t, o: w.desk.triage(w.lead, t, Level.HIGH, Level.HIGH, None, None),
-    "comment": lambda w, t, o: w.desk.comment(w.lead, t, uuid4(), "Any news?", False),
+    "triage": lambda w, t, o: by_lead(
+        w, Triage(ticket_id=t, impact=Level.HIGH, urgency=Level.HIGH)
+    ),
+    "comment": lambda w, t, o: by_lead(w, Comment(ticket_id=t, body="Any news?")),
     "assign": _assign,
-    "accept": lambda w, t, o: w.desk.accept(w.lead, t),
-    "release": lambda w, t, o: w.desk.release(w.lead, t, "wrong team"),
-    "start": lambda w, t, o: w.desk.start(w.lead, t),
-    "pend": lambda w, t, o: w.desk.pend(w.lead, t, "awaiting logs", "vendor"),
-    "resume": lambda w, t, o: w.desk.resume(w.lead, t, None),
-    "resolve": lambda w, t, o: w.desk.resolve(w.lead, t, "fixed", "new VPN profile"),
-    "reopen": lambda w, t, o: w.desk.reopen(w.lead, t, "drops again"),
-    "close": lambda w, t, o: w.desk.close(w.lead, t, None),
-    "cancel": lambda w, t, o: w.desk.cancel(w.lead, t, "sent twice"),
-    "link": lambda w, t, o: w.desk.link(w.lead, t, o, tk.Relation.RELATED),
-    "merge": lambda w, t, o: w.desk.merge(w.lead, t, o, "same outage"),
-    "rate": lambda w, t, o: w.desk.rate(w.rita, t, 5, "quick"),
-    "escalate": lambda w, t, o: w.desk.escalate(
-        w.lead, t, uuid4(), "functional", "queue", "network", "needs network", None
+    "accept": lambda w, t, o: by_lead(w, Accept(ticket_id=t)),
+    "release": lambda w, t, o: by_lead(w, Release(ticket_id=t, reason="wrong team")),
+    "start": lambda w, t, o: by_lead(w, Start(ticket_id=t)),
+    "pend": lambda w, t, o: by_lead(
+        w, Pend(ticket_id=t, reason="awaiting logs", waiting_on="vendor")
+    ),
+    "resume": lambda w, t, o: by_lead(w, Resume(ticket_id=t)),
+    "resolve": lambda w, t, o: by_lead(
+        w, Resolve(ticket_id=t, resolution_code="fixed", note="new VPN profile")
+    ),
+    "reopen": lambda w, t, o: by_lead(w, Reopen(ticket_id=t, reason="drops again")),
+    "close": lambda w, t, o: by_lead(w, Close(ticket_id=t)),
+    "cancel": lambda w, t, o: by_lead(w, Cancel(ticket_id=t, reason="sent twice")),
+    "link": lambda w, t, o: by_lead(
+        w, Link(ticket_id=t, other_ticket_id=o, relation=tk.Relation.RELATED.value)
+    ),
+    "merge": lambda w, t, o: by_lead(w, Merge(ticket_id=t, into_ticket_id=o, reason="same outage")),
+    "rate": lambda w, t, o: w.desk.send(w.rita, Rate(ticket_id=t, score=5, comment="quick")),
+    "escalate": lambda w, t, o: by_lead(
+        w,
+        Escalate(
+            ticket_id=t,
+            kind="functional",
+            target_type="queue",
+            target="network",
+            reason="needs network",
+        ),
     ),
 }
 LEADS_TO = {
@@ -106,7 +144,7 @@ def test_an_allowed_command_is_recorded_and_moves_the_status(status: str, action
     assert result.position == w.head() > head
     assert not result.replayed
     assert w.status(t) == leads_to(status, action)
-    details = w.desk.details(w.admin, t)
+    details = w.desk.queries.ticket(w.admin, t)
     if result.aggregate_id == t:
         assert (result.version, result.etag) == (details.version, details.etag)
     # The status's actions, less "accept" once the assignment is accepted.
