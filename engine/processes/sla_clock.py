@@ -274,9 +274,19 @@ class SlaClockProcess(LogFollower):
         super().__init__(runner, now, tracking, name, batch_size=batch_size, group_size=group_size)
         self.config = SlaConfig(app.aggregates)
         self.router = Router(self, self.config)
-        self.clocks = Clocks(self, self.config, self.router)
-        self.reactors = [self.clocks, self.router]
+        self.keeper = Clocks(self, self.config, self.router)
+        self.reactors = [self.keeper, self.router]
         self.warm_up()
+
+    @property
+    def clocks(self) -> dict[UUID, sla.SlaClock]:
+        """The clocks that may still fall due, by ticket."""
+        return self.keeper.clocks
+
+    @property
+    def deferred(self) -> dict[UUID, UUID]:
+        """The tickets waiting for an agent, with the deferral's event id."""
+        return self.router.deferred
 
 
 def start_clock(

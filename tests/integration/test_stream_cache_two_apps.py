@@ -70,7 +70,7 @@ def test_a_command_decides_on_what_another_process_recorded(pair: tuple[Runtime,
     ticket_id = open_ticket(a)
     # A remembers the ticket at version 3.
     assert comment(a, ticket_id, "first") == 3
-    assert a.app.streams.state(ticket_id, tk.evolve) is not None
+    assert a.app.streams.state(ticket_id, tk.KIND) is not None
     # B records two more events that A has not seen.
     assert comment(b, ticket_id, "second") == 4
     assert comment(b, ticket_id, "third") == 5
@@ -127,9 +127,9 @@ def test_an_erasure_drops_remembered_ticket_states(pair: tuple[Runtime, Runtime]
     a, _ = pair
     ticket_id = open_ticket(a)
     comment(a, ticket_id, "remembered")
-    assert a.app.streams.state(ticket_id, tk.evolve) is not None
+    assert a.app.streams.state(ticket_id, tk.KIND) is not None
     a.desk.send(admin(a), EraseSubject(subject_id="alice", legal_basis="GDPR art. 17"))
-    assert a.app.streams.state(ticket_id, tk.evolve) is None
+    assert a.app.streams.state(ticket_id, tk.KIND) is None
     assert a.app.aggregates.ticket(ticket_id).title == "[erased]"
 
 
@@ -165,7 +165,7 @@ def test_remembered_ticket_states_hold_no_personal_data(pair: tuple[Runtime, Run
     a, _ = pair
     ticket_id = open_ticket(a)
     comment(a, ticket_id, "remembered")
-    remembered = a.app.streams.state(ticket_id, tk.evolve)
+    remembered = a.app.streams.state(ticket_id, tk.KIND)
     assert remembered is not None
     _, state = remembered
     assert (state.title, state.description) == ("", "")
