@@ -11,34 +11,12 @@ from pydantic import BaseModel, ConfigDict
 
 from engine.domain.base import CommandMeta, DomainEvent, EventFactory, RuleViolationError
 from engine.domain.priority import Level, Priority, PriorityMatrix
-from engine.domain.ticket.events import (
-    INVERSE_RELATION,
-    Channel,
-    Relation,
-    SatisfactionRated,
-    TicketCancelled,
-    TicketClosed,
-    TicketCommented,
-    TicketEscalated,
-    TicketEscalationClosed,
-    TicketEvent,
-    TicketLinked,
-    TicketMerged,
-    TicketOpened,
-    TicketPended,
-    TicketReopened,
-    TicketResolved,
-    TicketResumed,
-    TicketTriaged,
-    TicketWorkStarted,
-    Visibility,
-    WaitingOn,
-)
+from engine.domain.ticket import events as ev
 from engine.domain.ticket.state import Lifecycle, Ticket, require
 
 
 def _record(
-    t: Ticket, meta: CommandMeta, event: type[TicketEvent], **data: Any
+    t: Ticket, meta: CommandMeta, event: type[ev.TicketEvent], **data: Any
 ) -> list[DomainEvent]:
     """The ticket's next event, stamped with the command's metadata."""
     return [EventFactory(meta).make(event, t.id, t.version + 1, **data)]
@@ -53,7 +31,7 @@ class OpenTicket(BaseModel):
     requester_id: str
     requester_name: str | None = None
     requester_email: str | None = None
-    channel: Channel
+    channel: ev.Channel
     category: str
     impact: Level
     urgency: Level
@@ -63,10 +41,10 @@ def open_ticket(cmd: OpenTicket, meta: CommandMeta, matrix: PriorityMatrix) -> l
     """Open a ticket and triage it at once from its impact and urgency."""
     make = EventFactory(meta)
     data = cmd.model_dump(exclude={"ticket_id"})
-    opened = make.make(TicketOpened, cmd.ticket_id, 1, **data)
+    opened = make.make(ev.TicketOpened, cmd.ticket_id, 1, **data)
     priority = matrix.priority(cmd.impact, cmd.urgency)
     triaged = make.make(
-        TicketTriaged,
+        ev.TicketTriaged,
         cmd.ticket_id,
         2,
         impact=cmd.impact,
@@ -98,7 +76,7 @@ def triage(
     return _record(
         t,
         meta,
-        TicketTriaged,
+        ev.TicketTriaged,
         impact=impact,
         urgency=urgency,
         matrix_priority=computed,
@@ -113,14 +91,14 @@ def comment(
     meta: CommandMeta,
     comment_id: UUID,
     body: str,
-    visibility: Visibility,
+    visibility: ev.Visibility,
     author_role: str,
 ) -> list[DomainEvent]:
     require(t, assignee, "comment")
     return _record(
         t,
         meta,
-        TicketCommented,
+        ev.TicketCommented,
         comment_id=comment_id,
         body=body,
         visibility=visibility,
@@ -131,28 +109,28 @@ def comment(
 
 def start(t: Ticket, assignee: UUID | None, meta: CommandMeta) -> list[DomainEvent]:
     require(t, assignee, "start")
-    return _record(t, meta, TicketWorkStarted)
+    return _record(t, meta, ev.TicketWorkStarted)
 
 
 def pend(
-    t: Ticket, assignee: UUID | None, meta: CommandMeta, reason: str, waiting_on: WaitingOn
+    t: Ticket, assignee: UUID | None, meta: CommandMeta, reason: str, waiting_on: ev.WaitingOn
 ) -> list[DomainEvent]:
     require(t, assignee, "pend")
-    return _record(t, meta, TicketPended, reason=reason, waiting_on=waiting_on)
+    return _record(t, meta, ev.TicketPended, reason=reason, waiting_on=waiting_on)
 
 
 def resume(
     t: Ticket, assignee: UUID | None, meta: CommandMeta, note: str | None
 ) -> list[DomainEvent]:
     require(t, assignee, "resume")
-    return _record(t, meta, TicketResumed, note=note)
+    return _record(t, meta, ev.TicketResumed, note=note)
 
 
 def resolve(
     t: Ticket, assignee: UUID | None, meta: CommandMeta, resolution_code: str, note: str
 ) -> list[DomainEvent]:
     require(t, assignee, "resolve")
-    return _record(t, meta, TicketResolved, resolution_code=resolution_code, note=note)
+    return _record(t, meta, ev.TicketResolved, resolution_code=resolution_code, note=note)
 
 
 def reopen(
@@ -165,19 +143,19 @@ def reopen(
             f"the reopen window of {window} after resolution ({t.resolved_at.isoformat()}) "
             "has passed: open a new ticket and link it"
         )
-    return _record(t, meta, TicketReopened, reason=reason)
+    return _record(t, meta, ev.TicketReopened, reason=reason)
 
 
 def close(
     t: Ticket, assignee: UUID | None, meta: CommandMeta, reason: str | None
 ) -> list[DomainEvent]:
     require(t, assignee, "close")
-    return _record(t, meta, TicketClosed, reason=reason)
+    return _record(t, meta, ev.TicketClosed, reason=reason)
 
 
 def cancel(t: Ticket, assignee: UUID | None, meta: CommandMeta, reason: str) -> list[DomainEvent]:
     require(t, assignee, "cancel")
-    return _record(t, meta, TicketCancelled, reason=reason)
+    return _record(t, meta, ev.TicketCancelled, reason=reason)
 
 
 def link(
@@ -185,13 +163,13 @@ def link(
     other: Ticket,
     assignee: UUID | None,
     meta: CommandMeta,
-    relation: Relation,
+    relation: ev.Relation,
 ) -> list[DomainEvent]:
     """Link two tickets: the inverse relation is recorded on the other ticket too."""
     require(t, assignee, "link")
     if other.id == t.id:
         raise RuleViolationError("a ticket cannot be linked to itself")
-    if relation not in INVERSE_RELATION:
+    if relation not in ev.INVERSE_RELATION:
         raise RuleViolationError(f"relation {relation} is recorded by the engine, not by hand")
     existing = [r for r, o in t.links if o == other.id]
     if existing:
@@ -202,12 +180,14 @@ def link(
         raise RuleViolationError(f"ticket {other.id} is cancelled and cannot be linked")
     make = EventFactory(meta)
     return [
-        make.make(TicketLinked, t.id, t.version + 1, relation=relation, other_ticket_id=other.id),
         make.make(
-            TicketLinked,
+            ev.TicketLinked, t.id, t.version + 1, relation=relation, other_ticket_id=other.id
+        ),
+        make.make(
+            ev.TicketLinked,
             other.id,
             other.version + 1,
-            relation=INVERSE_RELATION[relation],
+            relation=ev.INVERSE_RELATION[relation],
             other_ticket_id=t.id,
         ),
     ]
@@ -230,12 +210,12 @@ def merge(
         )
     make = EventFactory(meta)
     return [
-        make.make(TicketMerged, t.id, t.version + 1, into_ticket_id=target.id, reason=reason),
+        make.make(ev.TicketMerged, t.id, t.version + 1, into_ticket_id=target.id, reason=reason),
         make.make(
-            TicketLinked,
+            ev.TicketLinked,
             target.id,
             target.version + 1,
-            relation=Relation.MERGED_FROM,
+            relation=ev.Relation.MERGED_FROM,
             other_ticket_id=t.id,
         ),
     ]
@@ -250,7 +230,7 @@ def rate(
     if t.csat_score is not None:
         raise RuleViolationError("satisfaction has already been rated for this ticket")
     return _record(
-        t, meta, SatisfactionRated, score=score, comment=comment_text, subject_id=t.requester_id
+        t, meta, ev.SatisfactionRated, score=score, comment=comment_text, subject_id=t.requester_id
     )
 
 
@@ -272,7 +252,7 @@ def escalated(
             f"a new escalation cannot be raised at the lower level {chosen}"
         )
     event = EventFactory(meta).make(
-        TicketEscalated,
+        ev.TicketEscalated,
         t.id,
         t.version + 1,
         escalation_id=escalation_id,
@@ -287,5 +267,5 @@ def escalation_closed(t: Ticket, meta: CommandMeta, escalation_id: UUID) -> list
     remaining = [e for e in t.open_escalations if e[0] != escalation_id]
     level = t.escalation_level if remaining else 0
     return _record(
-        t, meta, TicketEscalationClosed, escalation_id=escalation_id, escalation_level=level
+        t, meta, ev.TicketEscalationClosed, escalation_id=escalation_id, escalation_level=level
     )

@@ -16,26 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from engine.domain.base import DomainEvent, InvalidTransitionError, Kind
 from engine.domain.priority import Level, Priority
-from engine.domain.ticket.events import (
-    Channel,
-    Relation,
-    SatisfactionRated,
-    TicketCancelled,
-    TicketClosed,
-    TicketCommented,
-    TicketEscalated,
-    TicketEscalationClosed,
-    TicketLinked,
-    TicketMerged,
-    TicketOpened,
-    TicketPended,
-    TicketReopened,
-    TicketResolved,
-    TicketResumed,
-    TicketTriaged,
-    TicketWorkStarted,
-    WaitingOn,
-)
+from engine.domain.ticket import events as ev
 
 
 class Lifecycle(StrEnum):
@@ -62,7 +43,7 @@ class Ticket(BaseModel):
     requester_id: str
     requester_name: str | None
     requester_email: str | None
-    channel: Channel
+    channel: ev.Channel
     category: str
     impact: Level
     urgency: Level
@@ -76,11 +57,11 @@ class Ticket(BaseModel):
     resolution_code: str | None = None
     resolution_note: str | None = None
     pending_reason: str | None = None
-    waiting_on: WaitingOn | None = None
+    waiting_on: ev.WaitingOn | None = None
     reopen_count: int = 0
     csat_score: int | None = None
     csat_comment: str | None = None
-    links: tuple[tuple[Relation, UUID], ...] = ()
+    links: tuple[tuple[ev.Relation, UUID], ...] = ()
     merged_into: UUID | None = None
     cancel_reason: str | None = None
     open_escalations: tuple[tuple[UUID, int], ...] = ()
@@ -99,7 +80,7 @@ _NOT_WAITING: dict[str, None] = {"pending_reason": None, "waiting_on": None}
 def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
     """Fold one event into the state. Never raises on a valid history."""
     v, at = event.originator_version, event.occurred_at
-    if isinstance(event, TicketOpened):
+    if isinstance(event, ev.TicketOpened):
         return Ticket(
             id=event.originator_id,
             version=v,
@@ -119,7 +100,7 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
     assert state is not None, "a ticket's first event is TicketOpened"
     s = state.model_copy(update={"version": v, "updated_at": at})
     match event:
-        case TicketTriaged():
+        case ev.TicketTriaged():
             return s.model_copy(
                 update={
                     "impact": event.impact,
@@ -128,21 +109,21 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     "priority_override_reason": event.override_reason,
                 }
             )
-        case TicketCommented():
+        case ev.TicketCommented():
             first = s.first_response_at
             if first is None and event.visibility == "public" and event.author_role != "requester":
                 first = at
             return s.model_copy(
                 update={"comment_count": s.comment_count + 1, "first_response_at": first}
             )
-        case TicketWorkStarted():
+        case ev.TicketWorkStarted():
             return s.model_copy(
                 update={
                     "lifecycle": Lifecycle.IN_PROGRESS,
                     "first_response_at": s.first_response_at or at,
                 }
             )
-        case TicketPended():
+        case ev.TicketPended():
             return s.model_copy(
                 update={
                     "lifecycle": Lifecycle.PENDING,
@@ -150,14 +131,14 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     "waiting_on": event.waiting_on,
                 }
             )
-        case TicketResumed():
+        case ev.TicketResumed():
             return s.model_copy(
                 update={
                     "lifecycle": Lifecycle.IN_PROGRESS,
                     **_NOT_WAITING,
                 }
             )
-        case TicketResolved():
+        case ev.TicketResolved():
             return s.model_copy(
                 update={
                     "lifecycle": Lifecycle.RESOLVED,
@@ -168,7 +149,7 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     "first_response_at": s.first_response_at or at,
                 }
             )
-        case TicketReopened():
+        case ev.TicketReopened():
             return s.model_copy(
                 update={
                     "lifecycle": Lifecycle.NEW,
@@ -178,9 +159,9 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     "resolution_note": None,
                 }
             )
-        case TicketClosed():
+        case ev.TicketClosed():
             return s.model_copy(update={"lifecycle": Lifecycle.CLOSED, "closed_at": at})
-        case TicketCancelled():
+        case ev.TicketCancelled():
             return s.model_copy(
                 update={
                     "lifecycle": Lifecycle.CANCELLED,
@@ -189,10 +170,10 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     **_NOT_WAITING,
                 }
             )
-        case TicketLinked():
+        case ev.TicketLinked():
             link = (event.relation, event.other_ticket_id)
             return s.model_copy(update={"links": (*s.links, link)})
-        case TicketMerged():
+        case ev.TicketMerged():
             return s.model_copy(
                 update={
                     "lifecycle": Lifecycle.CLOSED,
@@ -201,14 +182,14 @@ def evolve(state: Ticket | None, event: DomainEvent) -> Ticket:
                     **_NOT_WAITING,
                 }
             )
-        case SatisfactionRated():
+        case ev.SatisfactionRated():
             return s.model_copy(update={"csat_score": event.score, "csat_comment": event.comment})
-        case TicketEscalated():
+        case ev.TicketEscalated():
             opened = (*s.open_escalations, (event.escalation_id, event.level))
             return s.model_copy(
                 update={"open_escalations": opened, "escalation_level": event.escalation_level}
             )
-        case TicketEscalationClosed():
+        case ev.TicketEscalationClosed():
             remaining = tuple(e for e in s.open_escalations if e[0] != event.escalation_id)
             return s.model_copy(
                 update={"open_escalations": remaining, "escalation_level": event.escalation_level}
