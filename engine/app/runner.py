@@ -188,17 +188,15 @@ class Runner:
         pending = list(events)
         if not pending:
             raise RuleViolationError("the command changes nothing")
-        answer = CommandResult(
-            aggregate_id=outcome.aggregate_id,
-            version=outcome.version,
-            position=0,
-            etag=outcome.etag,
-            status_code=outcome.status_code,
-            extra=outcome.extra,
-        )
         if idem is not None:
-            stored = answer.model_dump(mode="json", exclude={"position", "replayed"})
-            stored["extra"] = {k: v for k, v in stored["extra"].items() if k != "api_key"}
+            # The first result, kept for retries (an API key shown once is not kept).
+            stored = {
+                "aggregate_id": str(outcome.aggregate_id),
+                "version": outcome.version,
+                "etag": outcome.etag,
+                "status_code": outcome.status_code,
+                "extra": {k: v for k, v in outcome.extra.items() if k != "api_key"},
+            }
             pending += command_processed(
                 EventFactory(meta),
                 principal.id,
@@ -206,7 +204,7 @@ class Runner:
                 idem.method,
                 idem.path,
                 idem.request_hash,
-                answer.status_code,
+                outcome.status_code,
                 stored,
             )
         try:
@@ -219,8 +217,14 @@ class Runner:
             raise ConflictError(
                 "another change to the same ticket or agent was recorded first; reload and retry"
             ) from None
-        position = max(r.notification.id for r in recordings) if recordings else 0
-        return answer.model_copy(update={"position": position})
+        return CommandResult(
+            aggregate_id=outcome.aggregate_id,
+            version=outcome.version,
+            position=max(r.notification.id for r in recordings) if recordings else 0,
+            etag=outcome.etag,
+            status_code=outcome.status_code,
+            extra=outcome.extra,
+        )
 
 
 def check_if_match(if_match: str, current: str, resource: str) -> None:

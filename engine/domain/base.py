@@ -191,7 +191,7 @@ def _none(key: Any) -> None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per kind: compared and hashed as itself
 class Kind(Generic[St]):
     """One kind of aggregate, as its streams are folded: the aggregate type its events
     record, its ``evolve``, and ``initial(key)``, its state before the first event. That

@@ -111,6 +111,7 @@ def on_ticket(
 _plain = load_ticket()
 _assignee = load_ticket(agents=True)
 _ending = load_ticket(agents=True, escalations=True)
+_closing = load_ticket(escalations=True)
 
 HANDLERS: dict[type[Command], Handler[Any, Any]] = {
     cmd.OpenTicket: Handler("open", load_rules, cmd.open_ticket, opened),
@@ -130,7 +131,7 @@ HANDLERS: dict[type[Command], Handler[Any, Any]] = {
     cmd.Resume: on_ticket("resume", cmd.resume),
     cmd.Resolve: on_ticket("resolve", cmd.resolve, _assignee),
     cmd.Reopen: on_ticket("reopen", cmd.reopen, _assignee),
-    cmd.Close: on_ticket("close", cmd.close, _ending),
+    cmd.Close: on_ticket("close", cmd.close, _closing),
     cmd.Cancel: on_ticket("cancel", cmd.cancel, _ending),
     cmd.Link: on_ticket("link", cmd.link, load_ticket(other=lambda c: c.other_ticket_id)),
     cmd.Merge: on_ticket(
