@@ -87,7 +87,17 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+def _unconfirmed(request: Request) -> str:
+    """What is true of a request that failed on the server: a command may or may not
+    have been recorded; a query recorded nothing and may simply be asked again."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return "the query was not answered and changed nothing; ask again"
+    return _NOT_CONFIRMED
+
+
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {
         "type": "about:blank",
         "title": TITLES.get(status, "Error"),
@@ -95,7 +105,8 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
         "detail": detail,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -118,7 +129,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+        # Starlette's own headers (a 405's Allow, say) are kept.
+        return problem(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
@@ -143,16 +155,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _unavailable(request: Request, exc: OperationalError) -> JSONResponse:
-        return problem(503, f"the event store is unavailable; {_NOT_CONFIRMED}: {exc}")
+        return problem(503, f"the event store is unavailable; {_unconfirmed(request)}: {exc}")
 
     @app.exception_handler(PersistenceError)
     async def _persistence(request: Request, exc: PersistenceError) -> JSONResponse:
-        return problem(503, f"the event store refused the operation; {_NOT_CONFIRMED}: {exc}")
+        reason = _unconfirmed(request)
+        return problem(503, f"the event store refused the operation; {reason}: {exc}")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem(500, f"internal error; {_NOT_CONFIRMED}")
+        return problem(500, f"internal error; {_unconfirmed(request)}")
 
     @app.exception_handler(TimeoutError)
     async def _timeout(request: Request, exc: TimeoutError) -> JSONResponse:

@@ -128,7 +128,7 @@ def get_routing_policy(
     queue: QueueName, desk: DeskDep, principal: PrincipalDep
 ) -> RoutingPolicyPublic:
     """How the queue's tickets are routed to its agents."""
-    found = desk.queries.sla_config(principal).routing_policy(queue)
+    found = desk.queries.queue_config(principal, queue).routing_policy(queue)
     return RoutingPolicyPublic(queue=queue, policy=found.policy, version=found.version)
 
 
@@ -145,7 +145,7 @@ def get_escalation_rules(
     queue: QueueName, desk: DeskDep, principal: PrincipalDep
 ) -> sla.EscalationRules:
     """What the queue escalates automatically when a ticket's SLA is at risk or breached."""
-    return desk.queries.sla_config(principal).escalation_rules(queue)
+    return desk.queries.queue_config(principal, queue).escalation_rules(queue)
 
 
 @router.post("/queues/{queue}/escalation-rules", response_model=CommandPublic)

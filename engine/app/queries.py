@@ -123,6 +123,12 @@ class Queries:
         available, why = av.available_at(availability, self.clock())
         return agent, availability, available and agent.active, why
 
+    def queue_config(self, principal: Principal, queue: str) -> SlaConfig:
+        """The configuration, for a queue that exists (a queue's routing or rules)."""
+        authorize(principal, "read_sla_config")
+        self.repository.queue(queue)
+        return self.config
+
     def sla_config(self, principal: Principal) -> SlaConfig:
         """The service-level configuration, for those who may read it."""
         authorize(principal, "read_sla_config")

@@ -13,7 +13,7 @@ from engine.app.results import stream_etag
 from engine.app.runner import Handler, Outcome
 from engine.domain import directory as dirs
 from engine.domain import privacy
-from engine.domain.base import DomainEvent
+from engine.domain.base import DomainEvent, NotFoundError
 from engine.domain.commands import directory as cmd
 from engine.domain.commands.base import Command
 from engine.domain.commands.directory import Found, hash_key
@@ -57,6 +57,12 @@ def load_agent(repo: Repository, c: cmd.UpdateAgent) -> Found[dirs.Agent]:
 
 def load_subject(repo: Repository, c: cmd.EraseSubject) -> Found[privacy.DataSubject]:
     subject = repo.subject(c.subject_id)
+    keys = repo.app.keys
+    if not subject.erased and keys.key_for(c.subject_id) is None:
+        # No personal data of theirs was ever sealed: erasing would only block the id.
+        raise NotFoundError(
+            f"data subject {c.subject_id!r} not found: no personal data of theirs is recorded"
+        )
     if subject.erased:
         # Finish an erasure whose key destruction was interrupted (the command is then
         # refused: the erasure is recorded already).
