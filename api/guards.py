@@ -65,8 +65,9 @@ class BodyGuard:
         if body:
             headers = dict(scope.get("headers", []))
             ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if ctype and ctype != b"application/json" and not ctype.endswith(b"+json"):
-                await _refuse(send, 415, "send the body as application/json")
+            if ctype != b"application/json" and not ctype.endswith(b"+json"):
+                # A body without a Content-Type is refused too: it is not declared JSON.
+                await _refuse(send, 415, "send the body as application/json (Content-Type)")
                 return
             # Nesting never exceeds the number of openers: count them (in C) before scanning.
             openers = body.count(b"[") + body.count(b"{")

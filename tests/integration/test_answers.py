@@ -85,3 +85,22 @@ def test_a_failed_query_says_it_changed_nothing_and_a_failed_command_that_it_is_
     assert "query" in query and "not confirmed" not in query
     command = problem(client.post(f"/tickets/{ticket}/comments", json={"body": "x"}), 503)
     assert "not confirmed" in command["detail"] and "Idempotency-Key" in command["detail"]
+
+
+def test_a_json_body_without_a_content_type_is_415(client: TestClient) -> None:
+    # The README promises 415 for a body not declared JSON; before, this gave a 422.
+    body = b'{"title": "VPN", "description": "down", "category": "n", "impact": "low"}'
+    detail = problem(client.post("/tickets", content=body), 415)["detail"]
+    assert "application/json" in detail
+
+
+@pytest.mark.parametrize("path", ["/sla/calendars", "/agents/{agent}/schedule"])
+def test_an_unknown_time_zone_is_named_once_by_its_field(client: TestClient, path: str) -> None:
+    agent = client.post("/agents", json={"name": "Ann"}).json()["aggregate_id"]
+    body = {"timezone": "Mars/Olympus_Mons", "working_hours": {"0": [["09:00", "17:00"]]}}
+    if path == "/sla/calendars":
+        body["name"] = "mars"
+    answer = problem(client.post(path.format(agent=agent), json=body), 422)
+    assert answer["errors"] == [
+        {"field": "timezone", "reason": "Value error, unknown IANA time zone 'Mars/Olympus_Mons'"}
+    ]

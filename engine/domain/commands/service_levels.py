@@ -10,8 +10,17 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Annotated
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from engine.domain import availability as av
 from engine.domain import directory as dirs
@@ -26,6 +35,17 @@ from engine.domain.sla import SlaTarget
 from engine.domain.values import Name, Reason
 
 Minutes = Annotated[int, Field(ge=1, le=60 * 24 * 366)]
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):
+        raise ValueError(f"unknown IANA time zone {name!r}") from None
+    return name
+
+
+TimeZone = Annotated[Name, AfterValidator(_known_zone)]
 WorkingHours = dict[Annotated[int, Field(ge=0, le=6)], list[tuple[time, time]]]
 
 
@@ -79,7 +99,7 @@ class SetSlaPolicy(Command):
 
 class SetCalendar(Command):
     name: Name
-    timezone: Name = "UTC"
+    timezone: TimeZone = "UTC"
     working_hours: WorkingHours = Field(
         description='local shifts per weekday (0 = Monday), e.g. {"0": [["09:00", "17:00"]]}; '
         "an end of 00:00 means midnight"
@@ -200,7 +220,7 @@ class OnCallBody(Part):
 
 
 class SetSchedule(AgentCommand):
-    timezone: Name = "UTC"
+    timezone: TimeZone = "UTC"
     working_hours: WorkingHours = Field(
         default_factory=dict, description="shifts per weekday, evenings and weekends included"
     )
