@@ -57,14 +57,15 @@ class Outcome:
 @dataclass(frozen=True)
 class Handler(Generic[C, S]):
     """One command's row: the role-level permission, the streams it loads, the decider,
-    the answer; and optionally the checks of who may send this command before anything is
+    the answer (none for the processes' commands, whose answer nobody reads); and
+    optionally the checks of who may send this command before anything is
     read (``guard``) and on what was read (``permit``: ownership), the resource's ETag for
     If-Match, and what happens once it is recorded (``after``)."""
 
     action: str | None
     load: Callable[[Repository, C], S]
     decide: Callable[[C, S, CommandMeta], list[DomainEvent]]
-    answer: Callable[[C, S, list[DomainEvent]], Outcome]
+    answer: Callable[[C, S, list[DomainEvent]], Outcome] | None = None
     guard: Callable[[Principal, C], None] | None = None
     permit: Callable[[Principal, C, S], None] | None = None
     etag: Callable[[S], str] | None = None
@@ -74,11 +75,9 @@ class Handler(Generic[C, S]):
 
 @dataclass(frozen=True)
 class Decided:
-    """A command's events and answer, decided but not yet appended, and the state it
-    was decided on."""
+    """A command's events, decided but not yet appended, and the state it was decided on."""
 
     events: list[DomainEvent]
-    outcome: Outcome | None = None
     state: Any = None
 
 
@@ -100,13 +99,12 @@ class Runner:
     def register(self, command: type[C], handler: Handler[C, Any]) -> None:
         self.handlers[command] = handler
 
-    def meta(self, principal: Principal, causation_id: UUID | None = None) -> CommandMeta:
+    def meta(self, principal: Principal) -> CommandMeta:
         return CommandMeta(
             actor=principal.id,
             role=principal.role.value,
             occurred_at=self.clock(),
             correlation_id=uuid4(),
-            causation_id=causation_id,
         )
 
     def send(
@@ -126,6 +124,7 @@ class Runner:
         meta = self.meta(principal)
         result = self._previous_result(principal, idem) if idem is not None else None
         if result is None:
+            assert handler.answer is not None, f"{type(command).__name__} has no answer"
             state = handler.load(self.repository, command)
             if handler.permit is not None:
                 handler.permit(principal, command, state)
@@ -145,8 +144,7 @@ class Runner:
         handler = self.handlers[type(command)]
         state = handler.load(self.repository, command)
         events = handler.decide(command, state, meta(state) if callable(meta) else meta)
-        outcome = handler.answer(command, state, events) if events else None
-        return Decided(events, outcome, state)
+        return Decided(events, state)
 
     def append(self, *decided: Decided) -> list[Recording[UUID]]:
         """Append the decisions' events in one atomic append; ``ConflictError`` (and

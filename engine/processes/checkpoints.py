@@ -13,9 +13,9 @@ from uuid import uuid4
 from engine.app.audit import Progress, scan
 from engine.app.errors import ConflictError
 from engine.app.repository import Repository
-from engine.app.runner import Handler, Outcome, Runner
+from engine.app.runner import Handler, Runner
 from engine.domain.audit import CHECKPOINTS_ID
-from engine.domain.base import CommandMeta, DomainEvent
+from engine.domain.base import CommandMeta
 from engine.domain.commands.processes import RecordCheckpoint, record_checkpoint
 from engine.integrity.checkpoint import Signer, merkle_root, signed_message
 from engine.stores.envelope import decode_envelope
@@ -29,13 +29,7 @@ def _last_checkpoint(repo: Repository, c: RecordCheckpoint) -> int:
     return repo.last_version(CHECKPOINTS_ID)
 
 
-def _recorded(c: RecordCheckpoint, last: int, events: list[DomainEvent]) -> Outcome:
-    return Outcome(aggregate_id=CHECKPOINTS_ID, version=last + 1, etag=f'"{last + 1}"')
-
-
-HANDLER: Handler[RecordCheckpoint, int] = Handler(
-    None, _last_checkpoint, record_checkpoint, _recorded
-)
+HANDLER: Handler[RecordCheckpoint, int] = Handler(None, _last_checkpoint, record_checkpoint)
 
 
 class CheckpointProcess:

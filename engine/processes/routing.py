@@ -19,7 +19,7 @@ from uuid import UUID, uuid5
 from engine.app.config import SlaConfig
 from engine.app.errors import ConflictError
 from engine.app.repository import Repository
-from engine.app.runner import Handler, Outcome
+from engine.app.runner import Handler
 from engine.domain import assignment as asg
 from engine.domain import availability as av
 from engine.domain import directory as dirs
@@ -63,7 +63,7 @@ class Router:
         self._cursors: dict[str, routing.RoutingCursor] = {}
         self._agents_changed = False
         self._last_retry: datetime | None = None
-        self.runner.register(RouteTicket, Handler(None, self._load, route_ticket, _routed))
+        self.runner.register(RouteTicket, Handler(None, self._load, route_ticket))
 
     # --- indexes ------------------------------------------------------------------------------
 
@@ -188,8 +188,3 @@ def _meta(command: RouteTicket, causation_id: UUID, state: RoutingState) -> Comm
         correlation_id=uuid5(NAMESPACE, f"route:{a.id}:{a.version}"),
         causation_id=causation_id,
     )
-
-
-def _routed(c: RouteTicket, s: RoutingState, events: list[DomainEvent]) -> Outcome:
-    version = max(e.originator_version for e in events if e.originator_id == s.assignment.id)
-    return Outcome(aggregate_id=s.assignment.id, version=version, etag=f'"{version}"')

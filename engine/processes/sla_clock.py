@@ -37,7 +37,7 @@ from engine.app.config import SlaConfig
 from engine.app.errors import ConflictError
 from engine.app.handlers import HANDLERS
 from engine.app.repository import Repository
-from engine.app.runner import Decided, Handler, Outcome, Runner
+from engine.app.runner import Decided, Handler, Runner
 from engine.domain import sla
 from engine.domain.base import CommandMeta, DomainEvent
 from engine.domain.commands.processes import (
@@ -114,12 +114,8 @@ class Clocks:
         # are immutable), so a tick does not work it out again for every clock.
         self.clocks: dict[UUID, sla.SlaClock] = {}
         self._deadlines: dict[UUID, datetime | None] = {}
-        self.runner.register(
-            AdvanceSlaClock, Handler(None, self._load_clock, advance_clock, _clock_answer)
-        )
-        self.runner.register(
-            EscalateForSla, Handler(None, self._load_context, escalate_for_sla, _raised)
-        )
+        self.runner.register(AdvanceSlaClock, Handler(None, self._load_clock, advance_clock))
+        self.runner.register(EscalateForSla, Handler(None, self._load_context, escalate_for_sla))
 
     # --- the index of clocks -------------------------------------------------------------------
 
@@ -243,17 +239,6 @@ class Clocks:
         rules = self.config.escalation_rules(queue, c.at)
         lead = self.router.queue_lead(queue) if rules.lead is None and queue else None
         return EscalationContext(repo.ticket(c.ticket_id), assignment, rules, lead)
-
-
-def _clock_answer(c: AdvanceSlaClock, s: ClockState, events: list[DomainEvent]) -> Outcome:
-    clock_id = sla.clock_id(c.ticket_id)
-    version = max(e.originator_version for e in events if e.originator_id == clock_id)
-    return Outcome(aggregate_id=clock_id, version=version, etag=f'"{version}"')
-
-
-def _raised(c: EscalateForSla, s: EscalationContext, events: list[DomainEvent]) -> Outcome:
-    version = max(e.originator_version for e in events if e.originator_id == c.ticket_id)
-    return Outcome(aggregate_id=c.ticket_id, version=version, etag=f'"{version}"')
 
 
 class SlaClockProcess(LogFollower):
