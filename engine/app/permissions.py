@@ -136,11 +136,22 @@ def may_assign(principal: Principal, command: Any) -> None:
         authorize(principal, "override_capacity")
 
 
-def may_take_from_assignee(principal: Principal, command: Any, state: Any) -> None:
-    """Taking a ticket away from a colleague is a lead's decision."""
+def may_move_ticket(principal: Principal, command: Any, state: Any) -> None:
+    """Taking a ticket away from a colleague is a lead's decision; an agent moves only
+    tickets of their own queues (a ticket in no queue yet is anyone's to route), and
+    takes one into a queue only if they are a member of it (the domain checks that)."""
     ticket_owner("assign")(principal, command, state)
     if state.assignee is not None and state.assignee != principal.agent_id:
         authorize(principal, "assign_others")
+    current = state.assignment.queue
+    if current is None or may(principal, "assign_others"):
+        return
+    sender = state.find_agent(principal.agent_id) if principal.agent_id is not None else None
+    if sender is None or current not in sender.queues:
+        raise PermissionDeniedError(
+            f"the ticket is in queue {current!r}, which is not one of yours: "
+            "ask a lead or a member of that queue to move it"
+        )
 
 
 def may_change_agent(principal: Principal, command: Any) -> None:

@@ -39,15 +39,20 @@ class Queries:
         version: int | None = None,
         as_of: datetime | None = None,
     ) -> TicketDetails:
-        """The ticket now, at a ticket version, or as it stood at a past moment."""
+        """The ticket now, at a ticket version, or as it stood at a past moment.
+
+        Permission is decided on the ticket as it is now, before anything about its past
+        is read: a ticket the caller may not read answers the same at every time."""
         repo = self.repository
+        t = repo.ticket(ticket_id)
+        authorize(principal, "read_ticket", requester_id=t.requester_id)
         if as_of is not None:
             events = [e for e in repo.events(ticket_id) if e.occurred_at <= as_of]
             version = events[-1].originator_version if events else 0
             if version == 0:
                 raise NotFoundError(f"ticket {ticket_id} did not exist at {as_of.isoformat()}")
-        t = repo.ticket(ticket_id, version)
-        authorize(principal, "read_ticket", requester_id=t.requester_id)
+        if version is not None:
+            t = repo.ticket(ticket_id, version)
         if version is not None and t.version != version:
             raise NotFoundError(f"ticket {ticket_id} has no version {version} (latest {t.version})")
         cutoff = as_of if as_of is not None else (t.updated_at if version else None)

@@ -31,10 +31,12 @@ def load_ticket(
     escalations: bool = False,
     other: Callable[[Any], UUID] | None = None,
     queues: Callable[[Any], Iterable[str | None]] | None = None,
+    directory: bool = False,
 ) -> Callable[[Repository, TicketCommand], cmd.TicketState]:
     """A loader of the ticket and its assignment, with the agents whose load may change
     (the assignee, and the agent the command names), the open escalations, another
-    ticket, or the queues the command names (each must exist), as the command needs."""
+    ticket, the queues the command names (each must exist), or the directory (for a
+    permission that reads the sender's record), as the command needs."""
 
     def load(repo: Repository, c: TicketCommand) -> cmd.TicketState:
         t = repo.ticket(c.ticket_id, deciding=True)
@@ -52,6 +54,7 @@ def load_ticket(
                 {i: repo.escalation(i) for i, _ in t.open_escalations} if escalations else {}
             ),
             other=repo.ticket(other(c), deciding=True) if other is not None else None,
+            find_agent=repo.agent if directory else None,
         )
 
     return load
@@ -120,9 +123,9 @@ HANDLERS: dict[type[Command], Handler[Any, Any]] = {
     cmd.Assign: on_ticket(
         "assign",
         cmd.assign,
-        load_ticket(agents=True, queues=lambda c: [c.queue]),
+        load_ticket(agents=True, queues=lambda c: [c.queue], directory=True),
         guard=perm.may_assign,
-        permit=perm.may_take_from_assignee,
+        permit=perm.may_move_ticket,
     ),
     cmd.Accept: on_ticket("accept", cmd.accept),
     cmd.Release: on_ticket("release", cmd.release, _assignee),

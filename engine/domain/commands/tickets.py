@@ -8,7 +8,7 @@ changes, its open escalations); all its events are appended together or not at a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -155,6 +155,8 @@ class TicketState:
     agents: Mapping[UUID, dirs.Agent] = field(default_factory=dict)
     escalations: Mapping[UUID, esc.Escalation] = field(default_factory=dict)
     other: tk.Ticket | None = None
+    find_agent: Callable[[UUID], dirs.Agent] | None = None
+    """Any agent's record, read when a permission needs it (the sender's queues)."""
 
     @property
     def assignee(self) -> UUID | None:
