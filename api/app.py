@@ -9,6 +9,8 @@ from fastapi import FastAPI
 
 from api import errors
 from api.guards import BodyGuard
+from api.metrics import RequestTimer
+from api.metrics import router as metrics_router
 from api.routers import directory, escalations, integrity, sla, system, tickets, views
 from engine.bootstrap import Runtime
 
@@ -35,5 +37,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(integrity.router, responses=errors.PROBLEM_RESPONSES)
     app.include_router(sla.router, responses=errors.PROBLEM_RESPONSES)
     app.include_router(system.router, responses=errors.PROBLEM_RESPONSES)
+    app.include_router(metrics_router, responses=errors.PROBLEM_RESPONSES)
     app.add_middleware(BodyGuard, max_bytes=runtime.settings.max_body_bytes)
+    # Outermost: a request refused by the body guard is timed too.
+    app.add_middleware(RequestTimer, metrics=runtime.app.metrics)
     return app

@@ -18,10 +18,12 @@ from typing import Any
 from uuid import uuid4
 
 from eventsourcing.persistence import PersistenceError
+from prometheus_client.core import Metric
 
 from engine.app.application import TicketingApp
 from engine.app.desk import Desk
 from engine.app.errors import ConflictError
+from engine.app.metrics import Lag, gauge, lag_figures, recorded_at
 from engine.app.permissions import Principal
 from engine.domain import directory as dirs
 from engine.domain.base import CommandMeta
@@ -172,7 +174,47 @@ def build_runtime(
         runtime.extras["clock"] = start_clock(
             app, settings.data_dir, clock, settings.clock_interval_s, runtime.stopping
         )
+    app.metrics.watch(lambda: runtime_figures(runtime))
     return runtime
+
+
+def runtime_figures(runtime: Runtime) -> list[Metric]:
+    """What /metrics reads at scrape time: the log's head, each view's and the SLA
+    clock's lag behind it, and in Kafka mode the writer role, lease, tailer and cache."""
+    recorder = runtime.app.recorder
+    head = recorder.max_notification_id() or 0
+    figures: list[Metric] = [gauge("ticketing_log_head_position", "The log's last position", head)]
+
+    def lag(position: int) -> Lag:
+        first = recorder.select_notifications(position, 1, inclusive_of_start=False)
+        since = recorded_at(first[0].state) if first and position < head else None
+        return Lag(position, head, since)
+
+    if runtime.views is not None:
+        views = {name: lag(p) for name, p in runtime.views.positions().items()}
+        figures += lag_figures(
+            "ticketing_projection_lag", "How far each view is behind the log", views, "view"
+        )
+    if (process := runtime.extras.get("clock")) is not None:
+        figures += lag_figures(
+            "ticketing_sla_clock_lag",
+            "How far the SLA clock is behind the log",
+            {"sla_clock": lag(process.position)},
+            "process",
+        )
+    # The Kafka store's own figures (engine.stores.kafka.log.KafkaEventLog.stats).
+    stats = getattr(getattr(recorder, "log", None), "stats", None)
+    for name, value in (stats() if callable(stats) else {}).items():
+        figures.append(gauge(f"ticketing_kafka_{name}", KAFKA_FIGURES[name], value))
+    return figures
+
+
+KAFKA_FIGURES = {
+    "writer": "1 if this process holds the topic's writer role, else 0",
+    "lease_epoch": "The epoch of the writer lease this process has seen last",
+    "cache_events": "Events in this process's cache of the topic",
+    "tailer_lag_records": "Records of the topic the cache has not read yet",
+}
 
 
 def start_projections(app: TicketingApp, data_dir: Path) -> Any:

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     clock: str = "in-process"
     clock_interval_s: float = Field(default=1.0, gt=0)
     checkpoint_interval_s: float = Field(default=3600.0, ge=0)
+    metrics_token: str | None = None  # a bearer token that may scrape /metrics only
 
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
@@ -66,6 +67,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"TICKETING_BOOTSTRAP_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} "
                 "characters: a short admin key is refused"
+            )
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _strong_token(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if len(value) < MIN_ADMIN_KEY_LENGTH:
+            raise ValueError(
+                f"TICKETING_METRICS_TOKEN must be at least {MIN_ADMIN_KEY_LENGTH} "
+                "characters: a short scrape token is refused"
             )
         return value
 

@@ -8,6 +8,7 @@ Loading is ``engine.app.repository``; deciding and committing commands is
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import EventStore, Mapper, Recording
 
+from engine.app.metrics import Metrics
 from engine.app.recording import ChainedEventStore
 from engine.app.repository import Repository
 from engine.app.streams import StreamCache
@@ -44,6 +46,8 @@ class TicketingApp(Application[UUID]):
         self.listeners: list[Callable[[], None]] = []
         # Folded states and chain heads of streams used lately (see engine.app.streams).
         self.streams = StreamCache()
+        # Append sizes and commit latency, for /metrics (engine.app.metrics).
+        self.metrics = Metrics()
         super().__init__(env)
         self.rules = DeskRules(matrix=matrix or PriorityMatrix(), reopen_window=reopen_window)
         self.aggregates = Repository(self)
@@ -51,14 +55,17 @@ class TicketingApp(Application[UUID]):
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """As ``Application.save``; our own events (the usual case) skip the library's
         per-object protocol checks, which cost more than the rest of collecting them."""
+        started = time.perf_counter()
         if (
             kwargs
             or self.snapshots is not None
             or not all(isinstance(o, DomainEvent) for o in objs)
         ):
-            return super().save(*objs, **kwargs)
-        recordings = self.events.put(objs, tracking=None)
-        self._notify(recordings)
+            recordings = super().save(*objs, **kwargs)
+        else:
+            recordings = self.events.put(objs, tracking=None)
+            self._notify(recordings)
+        self.metrics.observe_append(len(recordings), started)
         return recordings
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:

@@ -6,6 +6,7 @@ Commands go through the one runner (engine.app.runner) with the handler table
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -36,4 +37,17 @@ class Desk:
         if_match: str | None = None,
     ) -> CommandResult:
         """Decide and record ``command`` once (exactly once per Idempotency-Key)."""
-        return self.runner.send(principal, command, idem=idem, if_match=if_match)
+        name = type(command).__name__
+        try:
+            result = self.runner.send(principal, command, idem=idem, if_match=if_match)
+        except Exception as e:
+            self.app.metrics.commands.labels(name, outcome(e)).inc()
+            raise
+        self.app.metrics.commands.labels(name, "replayed" if result.replayed else "recorded").inc()
+        return result
+
+
+def outcome(error: Exception) -> str:
+    """A refusal's name for /metrics: the error's type, in snake case, without "Error"."""
+    words = re.findall(r"[A-Z][a-z0-9]*", type(error).__name__.removesuffix("Error"))
+    return "_".join(w.lower() for w in words) or "error"

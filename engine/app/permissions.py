@@ -48,6 +48,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "read_audit": frozenset({AU, L, AD}),
     "read_reports": frozenset({L, AU, AD}),
     "read_events": frozenset({AU, AD}),
+    "read_metrics": frozenset({AU, AD}),
     "manage_sla": frozenset({AD}),
     "read_sla_config": frozenset({L, AU, AD}),
     "set_others_availability": frozenset({L, AD}),

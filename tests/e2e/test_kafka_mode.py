@@ -232,3 +232,35 @@ def test_a_transaction_left_open_by_a_killed_writer_does_not_stop_a_start(
         assert after[: len(before)] == before and new == ["TicketCommented"], new
     finally:
         zombie.close(timeout=0)
+
+
+def test_metrics_name_the_one_writer_and_each_cache_s_lag(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    env = kafka_env(kafka_bootstrap, topic, tmp_path / "keys.sqlite")
+    first = serve(tmp_path, "first", env)
+    servers.append(first)
+    cast = make_cast(first, ADMIN_KEY)
+    second = serve(tmp_path, "second", env)
+    servers.append(second)
+    cast.requester.open_ticket(queue=cast.queue)
+    _wait_position(second, first.client().get("/health").json()["position"])
+
+    def scrape(server: ServerProcess) -> dict[str, float]:
+        answer = server.client(ADMIN_KEY).get("/metrics")
+        assert answer.status_code == 200, answer.text
+        return {
+            s.name: s.value
+            for family in text_string_to_metric_families(answer.text)
+            for s in family.samples
+            if s.name.startswith("ticketing_kafka_")
+        }
+
+    one, two = scrape(first), scrape(second)
+    assert sorted([one["ticketing_kafka_writer"], two["ticketing_kafka_writer"]]) == [0.0, 1.0]
+    assert one["ticketing_kafka_lease_epoch"] == two["ticketing_kafka_lease_epoch"] >= 1
+    assert one["ticketing_kafka_cache_events"] == two["ticketing_kafka_cache_events"] > 0
+    for figures in (one, two):
+        assert figures["ticketing_kafka_tailer_lag_records"] >= 0  # NaN until seen fails

@@ -69,6 +69,19 @@ class KafkaEventLog:
         self.writer.start()
         self._wait_for_writer()
 
+    def stats(self) -> dict[str, float]:
+        """Figures for /metrics: whether this process holds the writer role, the lease's
+        epoch, the events in the cache, and how many records of the topic the cache has
+        not yet read (NaN until the tailer has seen the topic's end)."""
+        end = self.tailer.readable_end
+        behind = float("nan") if end is None else float(max(0, end - self.cache.next_offset))
+        return {
+            "writer": float(self.writer.is_holder),
+            "lease_epoch": float(self.lease.epoch),
+            "cache_events": float(self.cache.max_notification_id() or 0),
+            "tailer_lag_records": behind,
+        }
+
     # -- appending -----------------------------------------------------------------
 
     def append(self, rows: list[EventRow]) -> list[int]:

@@ -82,6 +82,7 @@ class Tailer(threading.Thread):
         self.caught_up = threading.Event()
         self.diverged: CacheDivergedError | None = None
         self.failure: BaseException | None = None
+        self.readable_end: int | None = None  # the topic's readable end, last seen
         self._halt = threading.Event()
         self._events = TopicPartition(settings.topic, 0)
         self._leases = TopicPartition(settings.leases_topic, 0)
@@ -203,6 +204,8 @@ class Tailer(threading.Thread):
         return min(int(end), stable)
 
     def _report(self, end: int | None, *, force: bool) -> None:
+        if end is not None:
+            self.readable_end = end
         events = self.cache.max_notification_id() or 0
         now = time.monotonic()
         if not force and (
