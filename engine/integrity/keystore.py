@@ -64,7 +64,18 @@ class MemoryKeyStore(KeyStore):
 
 class SQLiteKeyStore(KeyStore):
     """Keys in ``keys.sqlite`` in the data directory. Destroyed keys are overwritten
-    and deleted, and the subject is remembered as erased."""
+    and deleted, and the subject is remembered as erased.
+
+    Promises: once ``destroy`` returns, no byte of the key is in any file of the key
+    store. That is why it keeps a rollback journal (``journal_mode=DELETE``) and not a
+    write-ahead log: with ``secure_delete`` the commit rewrites the key's page in place
+    with the key zeroed and then deletes the journal, the only other file that held the
+    old page. A WAL keeps the old page in ``-wal`` and the main file until a checkpoint,
+    and a checkpoint cannot complete while any other connection (another thread, or
+    another process sharing the key store) reads an older snapshot. Temporary data stays
+    in memory (``temp_store=MEMORY``). Opening a key store left in WAL mode converts it,
+    which checkpoints and deletes its WAL.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -80,8 +91,17 @@ class SQLiteKeyStore(KeyStore):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            (mode,) = conn.execute("PRAGMA journal_mode=DELETE").fetchone()
+            if str(mode).lower() != "delete":
+                # Still WAL: another process holds the file open in WAL mode; an erasure
+                # here could leave the key in the WAL, so refuse rather than pretend.
+                conn.close()
+                raise OperationalError(
+                    f"the key store {self._path} is in {mode} mode and cannot be switched "
+                    "to a rollback journal while another process has it open"
+                )
             self._local.conn = conn
         return conn
 
