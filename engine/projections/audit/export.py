@@ -5,6 +5,12 @@ Each line is one event (CSV: a header line first), in log order, with the fields
 changed. Lines are read in chunks by position, up to the audit view's position when
 the export started, so reading the same export again gives the same bytes, even while
 new events arrive or the view is rebuilt.
+
+CSV cells a spreadsheet would run as a formula are neutralised (OWASP's CSV injection
+rule): a cell whose text starts with ``=``, ``+``, ``-``, ``@``, a tab, a carriage return
+(or a NUL, per OWASP ASVS) is written with a single quote before it and in double quotes
+(``"'=1+1"``); every other cell is written as before. The digest covers the bytes handed
+out, so the neutralised ones. JSON lines carry every value unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import io
 import json
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 from engine.projections.audit.entry import (
@@ -101,7 +107,7 @@ class Export(Iterator[str]):
 
     def _generate(self) -> Iterator[str]:
         if self.fmt == "csv":
-            yield _csv_line(COLUMNS)
+            yield csv_line(COLUMNS)
         after, hi = self._read(self._bounds)
         extra, params = ("", []) if self._ticket is None else (" AND ticket_id = ?", [self._ticket])
         sql = f"{HISTORY_SELECT} WHERE position > ? AND position <= ?{extra} ORDER BY position"
@@ -151,7 +157,7 @@ class Export(Iterator[str]):
         item["changes"] = [[c["field"], c["from"], c["to"]] for c in item["changes"]]
         if self.fmt == "jsonl":
             return json.dumps(item, separators=(",", ":"), ensure_ascii=False) + "\n"
-        return _csv_line([_csv_value(item[c]) for c in COLUMNS])
+        return csv_line([_csv_value(item[c]) for c in COLUMNS])
 
 
 def _fetch(sql: str, params: list[Any]) -> Query:
@@ -164,7 +170,38 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def _csv_line(values: Any) -> str:
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def runs_as_formula(value: Any) -> bool:
+    """A spreadsheet would read this cell as a formula (its text starts with one of
+    FORMULA_START)."""
+    return value is not None and str(value).startswith(FORMULA_START)
+
+
+def neutralised(value: Any) -> str:
+    """The cell as text, quoted and prefixed so that it reads as text: ``"'=1+1"``."""
+    text = "'" + str(value)
+    return '"' + text.replace('"', '""') + '"'
+
+
+def csv_line(values: Sequence[Any]) -> str:
+    """One CSV line (CRLF), each cell as the csv module writes it unless it would run
+    as a formula, then neutralised."""
+    if not any(runs_as_formula(v) for v in values):
+        return _plain_line(values)
+    return ",".join(neutralised(v) if runs_as_formula(v) else _plain_cell(v) for v in values) + (
+        "\r\n"
+    )
+
+
+def _plain_line(values: Sequence[Any]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(values)
     return out.getvalue()
+
+
+def _plain_cell(value: Any) -> str:
+    # One cell as it would be within a row: a trailing empty cell keeps the csv module
+    # from quoting a lone empty cell, and quoting is per cell otherwise.
+    return _plain_line([value, ""])[: -len(",\r\n")]
