@@ -209,7 +209,7 @@ def export(args: argparse.Namespace) -> int:
 
     from cli.progress import ProgressBar
     from engine.app.audit import build_bundle, dump_bundle
-    from engine.bootstrap import Runtime
+    from engine.bootstrap import Runtime, private_open
 
     ticket_id = None
     if args.ticket:
@@ -234,7 +234,8 @@ def export(args: argparse.Namespace) -> int:
     if not bundle["events"]:
         print(f"ticketing: no ticket {ticket_id} in this log", file=sys.stderr)
         return 1
-    Path(args.bundle).write_text(dump_bundle(bundle), encoding="utf-8")
+    with open(private_open(Path(args.bundle)), "w", encoding="utf-8") as out:
+        out.write(dump_bundle(bundle))
     print(f"wrote {len(bundle['events'])} events of ticket {ticket_id} to {args.bundle}")
     return 0
 
@@ -245,7 +246,7 @@ def _export_history(args: argparse.Namespace, ticket_id: object) -> int:
 
     from cli.progress import ProgressBar
     from engine.app.audit import digest_trailer
-    from engine.bootstrap import Runtime
+    from engine.bootstrap import Runtime, private_open
     from engine.projections import Views
 
     start, end = _instant(args.from_, "from"), _instant(args.to, "to")
@@ -260,7 +261,12 @@ def _export_history(args: argparse.Namespace, ticket_id: object) -> int:
         views.catch_up()
         lines = views.export(start, end, ticket_id, args.format)
         bar = ProgressBar("export")
-        out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+        # newline="": the CSV lines end in CRLF, written as they are digested
+        out = (
+            open(private_open(Path(args.out)), "w", encoding="utf-8", newline="")
+            if args.out
+            else sys.stdout
+        )
         try:
             for line in lines:
                 out.write(line)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -106,14 +107,78 @@ class Runtime:
         self.app.close()
 
 
-def prepare_data_dir(path: Path) -> None:
-    """Create the data directory, or refuse to start with a clear reason."""
+# Only the engine's own user may read the data: events, views, exports, keys.
+DATA_DIR_MODE = 0o700
+DATA_FILE_MODE = 0o600
+PRIVATE_UMASK = 0o077  # what every file and directory the engine creates leaves out
+MAX_MODE_WARNINGS = 20
+
+
+def restrict_umask() -> None:
+    """From now on this process creates files and directories for its owner only: the
+    SQLite files and their -wal, -shm and -journal side files, views and their rebuilds,
+    the Kafka cache, keys, exports. (The umask is the one setting that reaches files
+    libraries create, such as SQLite's; it is process-wide, so it is only narrowed.)"""
+    previous = os.umask(PRIVATE_UMASK)
+    os.umask(previous | PRIVATE_UMASK)
+
+
+def private_open(path: Path) -> int:
+    """A file descriptor for writing ``path`` afresh, created DATA_FILE_MODE (an
+    existing file keeps its mode: its owner chose it)."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, DATA_FILE_MODE)
+
+
+def wider_than_private(*roots: Path) -> list[str]:
+    """A warning for every directory or file under ``roots`` (and each root itself) that
+    other users may read: its path, the mode found and the fix."""
+    found: list[str] = []
+
+    def check(path: Path, is_dir: bool) -> None:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(mode) or not mode & PRIVATE_UMASK:
+            return
+        wanted = DATA_DIR_MODE if is_dir else DATA_FILE_MODE
+        kind = "data directory" if is_dir else "data file"
+        found.append(
+            f"{kind} {path} has mode {stat.S_IMODE(mode):04o}: other users can read it; "
+            f"fix: chmod {wanted:o} {path}"
+        )
+
+    for root in roots:
+        if root.is_dir():
+            check(root, True)
+            for top, dirs, files in os.walk(root):
+                for name in dirs:
+                    check(Path(top, name), True)
+                for name in files:
+                    check(Path(top, name), False)
+        else:
+            check(root, False)
+    return found
+
+
+def prepare_data_dir(path: Path, *also: Path) -> None:
+    """Create the data directory (mode DATA_DIR_MODE), or refuse to start with a clear
+    reason; warn about every file in it (and in ``also``) that other users can read."""
+    restrict_umask()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
     except OSError as e:
         raise StartupError(f"cannot create data directory {path}: {e.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise StartupError(f"data directory {path} is not writable")
+    warnings = wider_than_private(path, *also)
+    for warning in warnings[:MAX_MODE_WARNINGS]:
+        log.warning(warning)
+    if len(warnings) > MAX_MODE_WARNINGS:
+        log.warning(
+            f"{len(warnings) - MAX_MODE_WARNINGS} more paths in {path} that other users can "
+            f"read; fix: chmod -R go-rwx {path}"
+        )
 
 
 def bootstrap_admin(desk: Desk, key: str | None) -> str | None:
@@ -135,9 +200,10 @@ def build_runtime(
     clock: Callable[[], datetime] = utc_now,
     start_views: bool = True,
 ) -> Runtime:
-    prepare_data_dir(settings.data_dir)
+    key_store = settings.key_store or settings.data_dir / "keys.sqlite"
+    prepare_data_dir(settings.data_dir, *([key_store] if settings.key_store else []))
     try:
-        keys = SQLiteKeyStore(settings.key_store or settings.data_dir / "keys.sqlite")
+        keys = SQLiteKeyStore(key_store)
         signer = (
             Signer.from_b64(settings.signing_key)
             if settings.signing_key
