@@ -18,6 +18,7 @@ import os
 import stat
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,14 +41,37 @@ def common_umask() -> Iterator[None]:
     os.umask(previous)
 
 
-@pytest.fixture
-def runtime(tmp_path: Path, common_umask: None) -> Iterator[Runtime]:
+@pytest.fixture(params=["sqlite", pytest.param("kafka", marks=pytest.mark.kafka)])
+def runtime(
+    request: pytest.FixtureRequest, tmp_path: Path, common_umask: None
+) -> Iterator[Runtime]:
+    store: dict[str, str] = {}
+    if request.param == "kafka":
+        store = {
+            "KAFKA_BOOTSTRAP_SERVERS": request.getfixturevalue("kafka_bootstrap"),
+            "KAFKA_TOPIC": f"ticketing.atrest.{uuid.uuid4().hex[:10]}",
+        }
     settings = Settings(
-        data_dir=tmp_path / "data", bootstrap_admin_key=ADMIN_KEY, checkpoint_interval_s=0
+        data_dir=tmp_path / "data",
+        bootstrap_admin_key=ADMIN_KEY,
+        checkpoint_interval_s=0,
+        **store,  # type: ignore[arg-type]
     )
     rt = build_runtime(settings)
     yield rt
     rt.close()
+
+
+def store_env(runtime: Runtime) -> dict[str, str]:
+    """The environment that gives a CLI process the runtime's event store."""
+    settings = runtime.settings
+    if not settings.uses_kafka:
+        return {}
+    assert settings.kafka_bootstrap_servers is not None
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "KAFKA_TOPIC": settings.kafka_topic,
+    }
 
 
 @pytest.fixture
@@ -110,7 +134,7 @@ def modes(root: Path) -> dict[str, str]:
     }
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     # A fresh process with the common umask: the CLI must make its files private itself.
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
@@ -118,7 +142,12 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         umask=0o022,
-        env={**os.environ, "TICKETING_CLOCK": "off", "TICKETING_CHECKPOINT_INTERVAL_S": "0"},
+        env={
+            **os.environ,
+            "TICKETING_CLOCK": "off",
+            "TICKETING_CHECKPOINT_INTERVAL_S": "0",
+            **env,
+        },
     )
 
 
@@ -155,7 +184,8 @@ def test_the_data_directory_and_every_file_in_it_are_private(
     ok(client.get(f"/tickets/{tid}/history"))
     # While serving, the SQLite side files (-wal, -shm) are there too.
     serving = modes(data_dir)
-    assert "data/events.sqlite-wal" in serving and "data/events.sqlite-shm" in serving
+    store = "data/kafka-cache.sqlite" if runtime.settings.uses_kafka else "data/events.sqlite"
+    assert {store, f"{store}-wal", f"{store}-shm"} <= set(serving)
     runtime.close()
 
     # The operator's tools, each a fresh process: a rebuild and exports into the data
@@ -165,13 +195,13 @@ def test_the_data_directory_and_every_file_in_it_are_private(
         ("export", "--format", "csv", "--out", str(data_dir / "audit.csv")),
         ("export", "--ticket", tid, "--bundle", str(data_dir / "bundle.json")),
     ):
-        done = cli(*args, "--data-dir", str(data_dir))
+        done = cli(*args, "--data-dir", str(data_dir), env=store_env(runtime))
         assert done.returncode == 0, done.stderr
 
     found = {**serving, **modes(data_dir)}
     # The workload made what it should (the check covers them all): the stores, the
     # signing key, views rebuilt twice (generation 3), the exports.
-    expected = {"data/events.sqlite", "data/keys.sqlite", "data/signing.key", "data/clock.sqlite"}
+    expected = {store, "data/keys.sqlite", "data/signing.key", "data/clock.sqlite"}
     expected |= {"data/views/queue.3.sqlite", "data/audit.csv", "data/bundle.json"}
     assert expected <= set(found)
     wider = {
