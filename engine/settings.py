@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.domain.priority import Priority, PriorityMatrix
@@ -58,27 +58,16 @@ class Settings(BaseSettings):
     )
     kafka_topic: str = Field(default="ticketing.events", validation_alias="KAFKA_TOPIC")
 
-    @field_validator("bootstrap_admin_key")
+    @field_validator("bootstrap_admin_key", "metrics_token")
     @classmethod
-    def _strong_key(cls, value: str | None) -> str | None:
+    def _strong_secret(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A short admin key or scrape token is refused: they are bearer secrets."""
         if not value:
             return None
         if len(value) < MIN_ADMIN_KEY_LENGTH:
             raise ValueError(
-                f"TICKETING_BOOTSTRAP_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} "
-                "characters: a short admin key is refused"
-            )
-        return value
-
-    @field_validator("metrics_token")
-    @classmethod
-    def _strong_token(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        if len(value) < MIN_ADMIN_KEY_LENGTH:
-            raise ValueError(
-                f"TICKETING_METRICS_TOKEN must be at least {MIN_ADMIN_KEY_LENGTH} "
-                "characters: a short scrape token is refused"
+                f"TICKETING_{str(info.field_name).upper()} must be at least "
+                f"{MIN_ADMIN_KEY_LENGTH} characters: a short secret is refused"
             )
         return value
 

@@ -14,12 +14,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from engine.bootstrap import Runtime, build_runtime
 from engine.settings import Settings
+from tests.support.desk import TICKET
 
 ADMIN_KEY = "access-admin-key-0123456789abcdef"
-TICKET = {"title": "VPN", "description": "down", "category": "network"} | {
-    "impact": "low",
-    "urgency": "low",
-}
 
 
 @pytest.fixture(scope="module")

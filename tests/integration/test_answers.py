@@ -16,12 +16,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from engine.bootstrap import Runtime, build_runtime
 from engine.settings import Settings
+from tests.support.desk import TICKET
 
 ADMIN_KEY = "answers-admin-key-0123456789abc"
-TICKET = {"title": "VPN", "description": "down", "category": "network"} | {
-    "impact": "low",
-    "urgency": "low",
-}
 
 
 @pytest.fixture

@@ -16,13 +16,10 @@ from prometheus_client.samples import Sample
 from api.app import create_app
 from engine.bootstrap import Runtime, build_runtime
 from engine.settings import Settings
+from tests.support.desk import TICKET
 
 ADMIN_KEY = "metrics-admin-key-0123456789abcdef"
 SCRAPE_TOKEN = "metrics-scrape-token-0123456789ab"
-TICKET = {"title": "VPN", "description": "down", "category": "network"} | {
-    "impact": "low",
-    "urgency": "low",
-}
 
 
 @pytest.fixture
