@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
     p.add_argument("--interval", type=float, help="seconds between ticks (default 1)")
     p.set_defaults(func=clock)
-    p = sub.add_parser("docs", help="regenerate the README's event and role tables")
+    p = sub.add_parser("docs", help="regenerate the README's event, role and visibility tables")
     p.add_argument("readme", nargs="?", default="README.md")
     p.set_defaults(func=docs)
     p = sub.add_parser("schemas", help="write the event JSON Schemas")

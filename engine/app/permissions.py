@@ -1,19 +1,23 @@
-"""Who may do what: the role table (the README shows the same table).
+"""Who may do what, and who may read which field: the role table and the field
+visibility table (the README shows both, generated from here).
 
-Ownership rules sit beside the table: requesters act only on their own tickets, and
+Ownership rules sit beside the role table: requesters act only on their own tickets, and
 agents work (start, pend, resume, resolve, accept, release) only tickets assigned to
-them; leads and admins may act on any ticket.
+them; leads and admins may act on any ticket. The visibility table says, for every data
+field of every event type, which roles may read it on any read path; which records a
+role reaches at all (its own tickets, its own workload) the role table and the ownership
+rules decide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.domain.base import PermissionDeniedError
+from engine.domain.base import EVENT_TYPES, PermissionDeniedError
 from engine.domain.directory import Role
 
 R, A, L, AU, AD = Role.REQUESTER, Role.AGENT, Role.LEAD, Role.AUDITOR, Role.ADMIN
@@ -185,3 +189,167 @@ def history_scope(principal: Principal, requester_of_ticket: Callable[[], str]) 
     raise PermissionDeniedError(
         "the audit view is for auditors, leads and admins (requesters: their own tickets)"
     )
+
+
+# --- who may read which field ----------------------------------------------------------
+# Every data field of every event type has an audience: the roles that may read it on any
+# read path (history, public history, export, the event stream, a ticket, an escalation,
+# the views). A read path shows a field to a role in its audience and nothing else:
+# event data without the field, a folded view with the field null (``shown``).
+
+EVERYONE = frozenset(Role)  # a ticket's requester too, on their own ticket
+STAFF = frozenset({A, L, AU, AD})  # how the desk works a ticket: its reasons and notes
+OVERSIGHT = frozenset({L, AU, AD})  # running and auditing the desk: people, keys, config
+
+
+def _see(everyone: str = "", staff: str = "", oversight: str = "") -> dict[str, frozenset[Role]]:
+    out: dict[str, frozenset[Role]] = {}
+    for audience, names in ((EVERYONE, everyone), (STAFF, staff), (OVERSIGHT, oversight)):
+        out.update(dict.fromkeys(names.split(), audience))
+    return out
+
+
+_SLA_ID = "ticket_id source_version"
+VISIBILITY: dict[str, dict[str, frozenset[Role]]] = {
+    # Ticket: what the requester said and was told; staff's reasons stay with staff.
+    "TicketOpened": _see(
+        "title description requester_id requester_name requester_email channel category "
+        "impact urgency"
+    ),
+    "TicketTriaged": _see("impact urgency matrix_priority priority", staff="override_reason"),
+    # Internal notes are not shown to requesters at all (``event_shown``).
+    "TicketCommented": _see("comment_id body visibility author_role subject_id"),
+    "TicketWorkStarted": {},
+    "TicketPended": _see("reason waiting_on"),
+    "TicketResumed": _see("note"),
+    "TicketResolved": _see("resolution_code note"),
+    "TicketReopened": _see("reason"),
+    "TicketClosed": _see("reason"),
+    "TicketCancelled": _see("reason"),
+    "TicketLinked": _see("relation other_ticket_id"),
+    "TicketMerged": _see("into_ticket_id reason"),
+    "SatisfactionRated": _see("score comment subject_id"),
+    "TicketEscalated": _see("escalation_id level escalation_level"),
+    "TicketEscalationClosed": _see("escalation_id escalation_level"),
+    # Assignment: who has the ticket; not why, nor anyone's load and capacity.
+    "AssignedToQueue": _see("ticket_id queue previous_queue", staff="reason"),
+    "AssignedToAgent": _see(
+        "ticket_id agent_id queue",
+        staff="policy agent_load agent_capacity capacity_override_reason",
+    ),
+    "Reassigned": _see(
+        "ticket_id from_agent_id agent_id queue",
+        staff="reason agent_load agent_capacity capacity_override_reason",
+    ),
+    "AssignmentAccepted": _see("ticket_id agent_id"),
+    "AssignmentReleased": _see("ticket_id agent_id", staff="reason"),
+    "RoutingDecided": _see(
+        "ticket_id queue agent_id",
+        staff="policy policy_version candidates tie_break explanation",
+    ),
+    "RoutingDeferred": _see("ticket_id queue", staff="policy policy_version candidates reason"),
+    # Escalation: that the ticket is escalated, and how far; not to whom or why.
+    "EscalationRaised": _see("ticket_id kind level", staff="target_type target reason trigger"),
+    "EscalationAcknowledged": _see("ticket_id", staff="note"),
+    "VendorReferenceRecorded": _see("ticket_id", staff="vendor reference"),
+    "EscalationResolved": _see("ticket_id", staff="note"),
+    "EscalationWithdrawn": _see("ticket_id", staff="reason"),
+    # SLA clock: a requester sees their ticket's targets and due times.
+    "SlaClockStarted": _see(
+        f"{_SLA_ID} term priority policy_version calendar calendar_version "
+        "first_response_target resolution_target at_risk_share started_at deadlines",
+        staff="reason",
+    ),
+    "SlaClockPaused": _see(f"{_SLA_ID} paused_at", staff="reason"),
+    "SlaClockResumed": _see(f"{_SLA_ID} resumed_at deadlines", staff="reason"),
+    "SlaClockStopped": _see(f"{_SLA_ID} stopped_at", staff="reason"),
+    "FirstResponseMet": _see(f"{_SLA_ID} responded_at elapsed within_target"),
+    "SlaMet": _see(f"{_SLA_ID} resolved_at elapsed within_target"),
+    "SlaAtRisk": _see("ticket_id target term priority at_risk_at due_at share"),
+    "SlaBreached": _see("ticket_id target term priority due_at"),
+    # Agents: their name is on the tickets they work; their directory entry is staff's.
+    "AgentRegistered": _see("name", staff="role queues capacity", oversight="email"),
+    "AgentUpdated": _see(staff="queues capacity active", oversight="reason"),
+    "AgentAvailabilitySet": _see(staff="status reason"),
+    "AgentScheduleSet": _see(staff="schedule reason"),
+    "AgentTookTicket": _see(staff="ticket_id"),
+    "AgentDroppedTicket": _see(staff="ticket_id why"),
+    "QueueCreated": _see("name", staff="description"),
+    # Configuration, keys, erasure, idempotency records and checkpoints.
+    "RoutingPolicySet": _see(oversight="queue policy reason"),
+    "RoutingTurnTaken": _see(oversight="queue ticket_id agent_id"),
+    "EscalationRulesSet": _see(oversight="queue lead default by_priority reason"),
+    "SlaPolicySet": _see(oversight="targets at_risk_share reason"),
+    "SlaCalendarSet": _see(oversight="calendar reason"),
+    "CredentialIssued": _see(oversight="principal_id name role agent_id"),
+    "CredentialRevoked": _see(oversight="reason"),
+    "SubjectErased": _see(oversight="subject_id legal_basis"),
+    "SystemBootstrapped": _see(oversight="admin_principal_id"),
+    "CommandProcessed": _see(oversight="key method path request_hash status_code response"),
+    "CheckpointRecorded": _see(oversight="position stream_count merkle_root public_key signature"),
+}
+
+
+def readers(type_name: str, field: str) -> frozenset[Role]:
+    """The roles that may read ``field`` of events of type ``type_name``; nobody for a
+    type or field the table does not name (a test holds the table complete)."""
+    return VISIBILITY.get(type_name, {}).get(field, frozenset())
+
+
+def _sees_all(role: Role) -> bool:
+    return all(
+        role in readers(name, field)
+        for name, cls in EVENT_TYPES.items()
+        for field in cls.model_fields
+        if field not in cls.ENVELOPE_FIELDS
+    )
+
+
+Shown = Callable[[str], frozenset[str]]
+"""The data fields of an event type a reader may see (``fields_shown``)."""
+
+
+def fields_shown(principal: Principal) -> Shown | None:
+    """What the caller may see of each event type's data; None: every field."""
+    role = principal.role
+    if _sees_all(role):
+        return None
+
+    def shown(type_name: str) -> frozenset[str]:
+        return frozenset(f for f, who in VISIBILITY.get(type_name, {}).items() if role in who)
+
+    return shown
+
+
+def event_shown(principal: Principal, type_name: str, data: Mapping[str, Any]) -> bool:
+    """Whether the caller sees this event at all: internal notes are staff's."""
+    if type_name == "TicketCommented" and data.get("visibility") == "internal":
+        return principal.role in STAFF
+    return True
+
+
+def may_read_raw_stream(principal: Principal) -> None:
+    """The event stream (``GET /events``) is the recorded envelopes byte for byte (their
+    hashes cover every byte), so only roles that may read every field get it."""
+    authorize(principal, "read_events")
+    if not _sees_all(principal.role):
+        raise PermissionDeniedError(
+            f"role {principal.role.value} may not read every field, so not the raw stream"
+        )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def shown(principal: Principal, model: M) -> M:
+    """A folded view (a ticket, an escalation, a queue row) as the caller may see it:
+    each field derived from event fields the caller may not read is null. The model
+    names its fields' sources in ``sources`` (field -> ``"EventType.field"`` ...)."""
+    sources: Mapping[str, tuple[str, ...]] = getattr(type(model), "sources", {})
+    role = principal.role
+    hidden = {
+        name: None
+        for name, origins in sources.items()
+        if any(role not in readers(*origin.split(".", 1)) for origin in origins)
+    }
+    return model.model_copy(update=hidden) if hidden else model

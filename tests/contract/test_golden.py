@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from cli.catalogue import events_table, roles_table
+from cli.catalogue import events_table, roles_table, visibility_table
 from engine.bootstrap import Runtime, build_runtime
 from engine.processes.sla_clock import SlaClockProcess
 from engine.settings import Settings
@@ -115,7 +115,8 @@ def test_event_schemas_as_served(sqlite_runtime: Runtime) -> None:
 
 
 def test_readme_tables() -> None:
-    check("readme-tables.md", roles_table() + "\n\n" + events_table() + "\n")
+    tables = (roles_table(), visibility_table(), events_table())
+    check("readme-tables.md", "\n\n".join(tables) + "\n")
 
 
 def test_scripted_day_on_sqlite(sqlite_runtime: Runtime) -> None:
