@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import PrincipalDep, RuntimeDep
-from engine.app.permissions import authorize
+from engine.app.permissions import may_read_raw_stream
 from engine.stores.jsonschema import all_schemas
 
 router = APIRouter(tags=["system"])
@@ -52,7 +52,7 @@ def events(
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> StreamingResponse:
     """Notifications after a position, as JSON lines: the Kafka envelope, one per line."""
-    authorize(principal, "read_events")
+    may_read_raw_stream(principal)
     notifications = runtime.app.recorder.select_notifications(
         after, limit, inclusive_of_start=False
     )

@@ -18,7 +18,14 @@ from pydantic import BaseModel
 
 from api.deps import PrincipalDep, RuntimeDep
 from engine.app.audit import digest_trailer
-from engine.app.permissions import authorize, history_scope, may_read_workload, search_scope
+from engine.app.permissions import (
+    authorize,
+    fields_shown,
+    history_scope,
+    may_read_workload,
+    search_scope,
+    shown,
+)
 from engine.bootstrap import Runtime
 from engine.domain.base import NotFoundError
 from engine.projections.kit.models import (
@@ -112,7 +119,7 @@ def queue_page(
             cursor=cursor,
         )
     )
-    return Page(items=items, next_cursor=next_cursor)
+    return Page(items=[shown(principal, item) for item in items], next_cursor=next_cursor)
 
 
 @router.get("/agents/{agent_id}/workload", response_model=AgentWorkload)
@@ -122,7 +129,7 @@ def workload(agent_id: UUID, views: ViewsDep, principal: PrincipalDep) -> AgentW
     found: AgentWorkload | None = views.agent_workload(agent_id)
     if found is None:
         raise NotFoundError(f"agent {agent_id} not found")
-    return found
+    return found.model_copy(update={"tickets": [shown(principal, t) for t in found.tickets]})
 
 
 @router.get("/tickets", response_model=Page)
@@ -157,7 +164,7 @@ def search(
             cursor=cursor,
         )
     )
-    return Page(items=items, next_cursor=next_cursor)
+    return Page(items=[shown(principal, item) for item in items], next_cursor=next_cursor)
 
 
 @router.get("/tickets/{ticket_id}/history", response_model=list[HistoryEntry])
@@ -168,7 +175,9 @@ def history(
     internal = history_scope(
         principal, lambda: runtime.app.aggregates.ticket(ticket_id).requester_id
     )
-    entries: list[HistoryEntry] = views.history(ticket_id, include_internal=internal)
+    entries: list[HistoryEntry] = views.history(
+        ticket_id, include_internal=internal, shown=fields_shown(principal)
+    )
     if not entries:
         raise NotFoundError(f"ticket {ticket_id} not found")
     return entries
@@ -189,7 +198,7 @@ def export(
     for name, value in (("from", from_), ("to", to)):
         if value is not None and value.tzinfo is None:
             raise HTTPException(422, f"{name}: give a time zone offset")
-    lines = views.export(from_, to, ticket, format)
+    lines = views.export(from_, to, ticket, format, shown=fields_shown(principal))
 
     def body() -> Iterator[bytes]:
         for line in lines:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -36,22 +36,36 @@ def stream_etag(version: int) -> str:
 
 
 class EscalationDetails(BaseModel):
+    """One escalation; the fields the caller's role may not read (the README's visibility
+    table) are null."""
+
     id: UUID
     ticket_id: UUID
     status: str
     kind: str
-    target_type: str
-    target: str
+    target_type: str | None
+    target: str | None
     level: int
-    trigger: str
-    reason: str
+    trigger: str | None
+    reason: str | None
     vendor_reference: str | None
     outcome: str | None
     version: int
 
+    # The event fields each shown field is folded from (permissions.shown).
+    sources: ClassVar[dict[str, tuple[str, ...]]] = {
+        "target_type": ("EscalationRaised.target_type",),
+        "target": ("EscalationRaised.target",),
+        "trigger": ("EscalationRaised.trigger",),
+        "reason": ("EscalationRaised.reason",),
+        "vendor_reference": ("VendorReferenceRecorded.reference",),
+        "outcome": ("EscalationResolved.note", "EscalationWithdrawn.reason"),
+    }
+
 
 class TicketDetails(BaseModel):
-    """A ticket as a person sees it: its own state plus its routing."""
+    """A ticket as a person sees it: its own state plus its routing; the fields the
+    caller's role may not read (the README's visibility table) are null."""
 
     id: UUID
     version: int
@@ -91,3 +105,19 @@ class TicketDetails(BaseModel):
     cancel_reason: str | None
     allowed_actions: list[str]
     sla: SlaView | None = None
+
+    # The event fields each (nullable) shown field is folded from (permissions.shown).
+    sources: ClassVar[dict[str, tuple[str, ...]]] = {
+        "requester_name": ("TicketOpened.requester_name",),
+        "requester_email": ("TicketOpened.requester_email",),
+        "priority_override_reason": ("TicketTriaged.override_reason",),
+        "queue": ("AssignedToQueue.queue", "AssignedToAgent.queue", "Reassigned.queue"),
+        "assignee_id": ("AssignedToAgent.agent_id", "Reassigned.agent_id"),
+        "resolution_code": ("TicketResolved.resolution_code",),
+        "resolution_note": ("TicketResolved.note",),
+        "pending_reason": ("TicketPended.reason",),
+        "waiting_on": ("TicketPended.waiting_on",),
+        "csat_comment": ("SatisfactionRated.comment",),
+        "merged_into": ("TicketMerged.into_ticket_id",),
+        "cancel_reason": ("TicketCancelled.reason",),
+    }

@@ -29,6 +29,8 @@ from engine.projections.audit.entry import (
     INTERNAL,
     POSITION,
     TICKET_ID,
+    Shown,
+    as_seen,
     entry,
 )
 from engine.projections.audit.fold import Timeline
@@ -62,6 +64,7 @@ class Export(Iterator[str]):
         fmt: ExportFormat,
         include_internal: bool,
         log: LogReader,
+        shown: Shown | None = None,
     ) -> None:
         if fmt not in ("jsonl", "csv"):
             raise ValueError(f"unknown export format {fmt!r} (jsonl or csv)")
@@ -73,6 +76,7 @@ class Export(Iterator[str]):
         self._from, self._to = from_us, to_us
         self._ticket = ticket_id
         self._internal = include_internal
+        self._shown = shown
         self._log = log
         self._sha = hashlib.sha256()
         self._done = False
@@ -138,13 +142,14 @@ class Export(Iterator[str]):
             ).fetchall()
         )
         for record in self._log.records(row[0] for row in earlier).values():
-            timeline.apply(record)
+            timeline.apply(as_seen(record, self._shown))
         self._timelines[ticket_id] = timeline
         if len(self._timelines) > TIMELINES:
             self._timelines.popitem(last=False)
         return timeline
 
     def _line(self, row: tuple[Any, ...], record: EventRecord) -> str | None:
+        record = as_seen(record, self._shown)
         changes = self._timeline(row[TICKET_ID], row[POSITION]).apply(record)
         if (self._from is not None and record["at"] < self._from) or (
             self._to is not None and record["at"] >= self._to
@@ -153,7 +158,7 @@ class Export(Iterator[str]):
         if row[INTERNAL] and not self._internal:
             return None
         self.count += 1
-        item = entry(row, record, changes).model_dump(mode="json")
+        item = entry(row, record, changes, self._shown).model_dump(mode="json")
         item["changes"] = [[c["field"], c["from"], c["to"]] for c in item["changes"]]
         if self.fmt == "jsonl":
             return json.dumps(item, separators=(",", ":"), ensure_ascii=False) + "\n"

@@ -13,7 +13,14 @@ from engine.domain.assignment import Assignment
 from engine.domain.base import DomainEvent
 from engine.domain.escalation import Escalation
 from engine.domain.ticket import Ticket
-from engine.projections.audit.entry import HISTORY_SELECT, INTERNAL, POSITION, entry
+from engine.projections.audit.entry import (
+    HISTORY_SELECT,
+    INTERNAL,
+    POSITION,
+    Shown,
+    as_seen,
+    entry,
+)
 from engine.projections.audit.export import Export, ExportFormat
 from engine.projections.audit.fold import Timeline
 from engine.projections.kit.log_reader import LogReader
@@ -30,10 +37,14 @@ class AuditQueries(ViewQueries):
     _log: LogReader
     """Reads events from the log, unsealing personal fields where keys allow."""
 
-    def history(self, ticket_id: UUID | str, include_internal: bool = True) -> list[HistoryEntry]:
+    def history(
+        self, ticket_id: UUID | str, include_internal: bool = True, shown: Shown | None = None
+    ) -> list[HistoryEntry]:
+        """The ticket's timeline; a reader who may see only some fields (``shown``: the
+        fields of each event type) sees only those, in ``data`` and in the changes."""
         key = id_text(ticket_id)
         rows = self._read("audit", lambda conn: _history_rows(conn, key))
-        return _history(rows, self._log, key, include_internal)
+        return _history(rows, self._log, key, include_internal, shown)
 
     def ticket_as_of(
         self, ticket_id: UUID | str, at: datetime | None = None, position: int | None = None
@@ -49,6 +60,7 @@ class AuditQueries(ViewQueries):
         ticket_id: UUID | str | None = None,
         fmt: ExportFormat = "jsonl",
         include_internal: bool = True,
+        shown: Shown | None = None,
     ) -> Export:
         """The audit history (events with from_ <= occurred_at < to) as lines; read
         ``.digest`` once exhausted."""
@@ -60,6 +72,7 @@ class AuditQueries(ViewQueries):
             ticket_id=None if ticket_id is None else id_text(ticket_id),
             fmt=fmt,
             include_internal=include_internal,
+            shown=shown,
             log=self._log,
         )
 
@@ -71,7 +84,11 @@ def _history_rows(conn: sqlite3.Connection, ticket_id: str) -> list[tuple[Any, .
 
 
 def _history(
-    rows: list[tuple[Any, ...]], log: LogReader, ticket_id: str, include_internal: bool
+    rows: list[tuple[Any, ...]],
+    log: LogReader,
+    ticket_id: str,
+    include_internal: bool,
+    shown: Shown | None,
 ) -> list[HistoryEntry]:
     """Every event of the ticket in log order, each with the fields it changed; internal
     notes are folded but not shown unless ``include_internal``."""
@@ -79,10 +96,10 @@ def _history(
     timeline = Timeline(ticket_id)
     out = []
     for row in rows:
-        record = records[row[POSITION]]
+        record = as_seen(records[row[POSITION]], shown)
         changes = timeline.apply(record)
         if include_internal or not row[INTERNAL]:
-            out.append(entry(row, record, changes))
+            out.append(entry(row, record, changes, shown))
     return out
 
 

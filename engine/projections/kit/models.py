@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,6 +60,16 @@ class QueueTicket(_Answer):
     routing_note: str | None = Field(
         default=None, description="why automatic routing left the ticket unassigned"
     )
+
+    # The event fields each (nullable) field is folded from: a caller who may not read
+    # one of them sees the field null (engine.app.permissions.shown).
+    sources: ClassVar[dict[str, tuple[str, ...]]] = {
+        "requester_name": ("TicketOpened.requester_name",),
+        "assignee_name": ("AgentRegistered.name",),
+        "routing_note": ("RoutingDeferred.reason",),
+        "queue": ("AssignedToQueue.queue", "AssignedToAgent.queue", "Reassigned.queue"),
+        "assignee_id": ("AssignedToAgent.agent_id", "Reassigned.agent_id"),
+    }
 
 
 class QueueSummary(_Answer):
