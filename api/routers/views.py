@@ -24,7 +24,7 @@ from engine.app.permissions import (
     history_scope,
     may_read_workload,
     search_scope,
-    shown,
+    shown_to,
 )
 from engine.bootstrap import Runtime
 from engine.domain.base import NotFoundError
@@ -119,7 +119,7 @@ def queue_page(
             cursor=cursor,
         )
     )
-    return Page(items=[shown(principal, item) for item in items], next_cursor=next_cursor)
+    return Page(items=[shown_to(principal, item) for item in items], next_cursor=next_cursor)
 
 
 @router.get("/agents/{agent_id}/workload", response_model=AgentWorkload)
@@ -129,7 +129,7 @@ def workload(agent_id: UUID, views: ViewsDep, principal: PrincipalDep) -> AgentW
     found: AgentWorkload | None = views.agent_workload(agent_id)
     if found is None:
         raise NotFoundError(f"agent {agent_id} not found")
-    return found.model_copy(update={"tickets": [shown(principal, t) for t in found.tickets]})
+    return found.model_copy(update={"tickets": [shown_to(principal, t) for t in found.tickets]})
 
 
 @router.get("/tickets", response_model=Page)
@@ -164,7 +164,7 @@ def search(
             cursor=cursor,
         )
     )
-    return Page(items=[shown(principal, item) for item in items], next_cursor=next_cursor)
+    return Page(items=[shown_to(principal, item) for item in items], next_cursor=next_cursor)
 
 
 @router.get("/tickets/{ticket_id}/history", response_model=list[HistoryEntry])

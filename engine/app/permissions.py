@@ -181,11 +181,12 @@ def search_scope(principal: Principal, requester: str | None) -> str | None:
 
 def history_scope(principal: Principal, requester_of_ticket: Callable[[], str]) -> bool:
     """Whether the caller may read a ticket's history, and with its internal notes:
-    auditors, leads and admins all of it; requesters their own ticket's public part."""
+    auditors, leads and admins all of it; requesters their own ticket's public part
+    (which fields of each event either sees: ``fields_shown``)."""
     if may(principal, "read_audit"):
-        return True
+        return principal.role in INTERNAL_NOTE_READERS
     if principal.role == Role.REQUESTER and requester_of_ticket() == principal.id:
-        return False
+        return principal.role in INTERNAL_NOTE_READERS
     raise PermissionDeniedError(
         "the audit view is for auditors, leads and admins (requesters: their own tickets)"
     )
@@ -315,16 +316,19 @@ def fields_shown(principal: Principal) -> Shown | None:
     if _sees_all(role):
         return None
 
-    def shown(type_name: str) -> frozenset[str]:
+    def fields(type_name: str) -> frozenset[str]:
         return frozenset(f for f, who in VISIBILITY.get(type_name, {}).items() if role in who)
 
-    return shown
+    return fields
+
+
+INTERNAL_NOTE_READERS = STAFF
 
 
 def event_shown(principal: Principal, type_name: str, data: Mapping[str, Any]) -> bool:
     """Whether the caller sees this event at all: internal notes are staff's."""
     if type_name == "TicketCommented" and data.get("visibility") == "internal":
-        return principal.role in STAFF
+        return principal.role in INTERNAL_NOTE_READERS
     return True
 
 
@@ -341,7 +345,7 @@ def may_read_raw_stream(principal: Principal) -> None:
 M = TypeVar("M", bound=BaseModel)
 
 
-def shown(principal: Principal, model: M) -> M:
+def shown_to(principal: Principal, model: M) -> M:
     """A folded view (a ticket, an escalation, a queue row) as the caller may see it:
     each field derived from event fields the caller may not read is null. The model
     names its fields' sources in ``sources`` (field -> ``"EventType.field"`` ...)."""

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from engine.app.audit import ticket_streams, verify_streams
 from engine.app.config import SlaConfig
-from engine.app.permissions import Principal, authorize, shown
+from engine.app.permissions import Principal, authorize, shown_to
 from engine.app.repository import Repository
 from engine.app.results import EscalationDetails, TicketDetails, ticket_etag
 from engine.domain import assignment as asg
@@ -80,13 +80,13 @@ class Queries:
             links=[{"relation": r.value, "ticket_id": str(o)} for r, o in t.links],
             allowed_actions=sorted(tk.allowed_actions(t, a.agent_id, a.accepted)),
         )
-        return shown(principal, details)
+        return shown_to(principal, details)
 
     def escalation(self, principal: Principal, escalation_id: UUID) -> EscalationDetails:
         e = self.repository.escalation(escalation_id)
         t = self.repository.ticket(e.ticket_id)
         authorize(principal, "read_ticket", requester_id=t.requester_id)
-        return shown(principal, EscalationDetails(**e.model_dump(mode="python")))
+        return shown_to(principal, EscalationDetails(**e.model_dump(mode="python")))
 
     def ticket_sla(self, principal: Principal, ticket_id: UUID) -> sla.SlaView:
         """The ticket's SLA targets, due times, elapsed and remaining business time, now."""

@@ -52,7 +52,7 @@ class EscalationDetails(BaseModel):
     outcome: str | None
     version: int
 
-    # The event fields each shown field is folded from (permissions.shown).
+    # The event fields each shown field is folded from (permissions.shown_to).
     sources: ClassVar[dict[str, tuple[str, ...]]] = {
         "target_type": ("EscalationRaised.target_type",),
         "target": ("EscalationRaised.target",),
@@ -106,7 +106,7 @@ class TicketDetails(BaseModel):
     allowed_actions: list[str]
     sla: SlaView | None = None
 
-    # The event fields each (nullable) shown field is folded from (permissions.shown).
+    # The event fields each (nullable) shown field is folded from (permissions.shown_to).
     sources: ClassVar[dict[str, tuple[str, ...]]] = {
         "requester_name": ("TicketOpened.requester_name",),
         "requester_email": ("TicketOpened.requester_email",),

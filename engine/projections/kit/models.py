@@ -62,7 +62,7 @@ class QueueTicket(_Answer):
     )
 
     # The event fields each (nullable) field is folded from: a caller who may not read
-    # one of them sees the field null (engine.app.permissions.shown).
+    # one of them sees the field null (engine.app.permissions.shown_to).
     sources: ClassVar[dict[str, tuple[str, ...]]] = {
         "requester_name": ("TicketOpened.requester_name",),
         "assignee_name": ("AgentRegistered.name",),
