@@ -196,7 +196,7 @@ def history_scope(principal: Principal, requester_of_ticket: Callable[[], str]) 
 # Every data field of every event type has an audience: the roles that may read it on any
 # read path (history, public history, export, the event stream, a ticket, an escalation,
 # the views). A read path shows a field to a role in its audience and nothing else:
-# event data without the field, a folded view with the field null (``shown``).
+# event data without the field, a folded view with the field null (``shown_to``).
 
 EVERYONE = frozenset(Role)  # a ticket's requester too, on their own ticket
 STAFF = frozenset({A, L, AU, AD})  # how the desk works a ticket: its reasons and notes
