@@ -1,9 +1,21 @@
 """Tamper evidence: a hash chain per aggregate stream.
 
-Each envelope carries ``hash`` = SHA-256 of its canonical JSON without ``hash``, and
+Each envelope carries ``hash`` = SHA-256 (lower-case hex) of the envelope without its
+``hash`` member, written as bytes by the rule of its ``envelope_version``, and
 ``prev_hash`` = the hash of the previous event of the same aggregate (null for version
 1). The hash covers the encrypted form of personal data, so erasing a data subject's key
 leaves every chain verifiable.
+
+The rules, by ``envelope_version`` (docs/kafka.md, "Verify the chains"):
+
+- ``2`` (every envelope written now): RFC 8785 canonical JSON.
+- absent (envelopes written before version 2 existed): Python's
+  ``json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+  encoded as UTF-8. It equals RFC 8785 except for floats (``1.0``, ``1e-05``), integers
+  beyond 2**53 and keys outside the Basic Multilingual Plane, so stores written before
+  the change still verify, byte for byte, by the rule they were written with.
+
+Any other ``envelope_version`` is refused: its rule is unknown.
 """
 
 from __future__ import annotations
@@ -13,12 +25,33 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.integrity.jsonbytes import compact_json
+from engine.integrity.jsonbytes import canonical_json, compact_json
+
+ENVELOPE_VERSION = 2  # what every new envelope is written with
+LEGACY_ENVELOPE_VERSION = 1  # what an envelope without ``envelope_version`` is
+
+
+class UnknownEnvelopeVersionError(ValueError):
+    """An envelope names an ``envelope_version`` whose hash rule is unknown."""
+
+
+def envelope_version(envelope: dict[str, Any]) -> int:
+    """The envelope's version (1 when it has none); raises ``UnknownEnvelopeVersionError``."""
+    if "envelope_version" not in envelope:
+        return LEGACY_ENVELOPE_VERSION
+    version = envelope["envelope_version"]
+    if type(version) is not int or version != ENVELOPE_VERSION:
+        raise UnknownEnvelopeVersionError(f"unknown envelope_version {version!r}")
+    return version
 
 
 def canonical_bytes(envelope: dict[str, Any]) -> bytes:
+    """The hash input: the envelope without ``hash``, by its version's rule; raises
+    ``ValueError`` for an unknown version or a value the rule cannot write."""
     body = {k: v for k, v in envelope.items() if k != "hash"}
-    return compact_json(body, sort_keys=True)
+    if envelope_version(envelope) == LEGACY_ENVELOPE_VERSION:
+        return compact_json(body, sort_keys=True)
+    return canonical_json(body)
 
 
 def envelope_hash(envelope: dict[str, Any]) -> str:
@@ -89,7 +122,11 @@ class ChainVerifier:
                 expected_prev,
                 found_prev,
             )
-        recomputed = envelope_hash(envelope)
+        try:
+            recomputed = envelope_hash(envelope)
+        except ValueError as e:  # an unknown version, NaN, a lone surrogate
+            problem = "content cannot be hashed"
+            return self._fail(position, aggregate, version, problem, None, str(e))
         if envelope.get("hash") != recomputed:
             return self._fail(
                 position,

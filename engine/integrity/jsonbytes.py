@@ -1,12 +1,22 @@
-"""Compact JSON bytes, exactly as ``json.dumps(value, separators=(",", ":"),
-ensure_ascii=False).encode()`` writes them (optionally with sorted keys), in a fraction
-of the time: envelopes and their hashes are written with it.
+"""JSON bytes for envelopes and their hashes, written fast.
 
-orjson writes the same bytes for strings (every code point but lone surrogates was
-compared), booleans, null, integers, lists and dicts with string keys, and sorts keys
-in the same (code point) order. Floats (written differently, e.g. ``1e16``), integers
-beyond 2**53, other types, or anything orjson refuses go through ``json``, so the
-bytes and the errors are always ``json``'s.
+``canonical_json`` writes RFC 8785 (JSON Canonicalization Scheme) bytes, exactly as
+the ``rfc8785`` package does: no whitespace, keys sorted by their UTF-16 code units,
+strings in UTF-8 with only ``"``, ``\\`` and control characters escaped (``\\b \\t \\n
+\\f \\r`` or ``\\u00xx``), numbers as ECMAScript writes them (``1.0`` is ``1``,
+``1e-05`` is ``0.00001``). Envelopes since ``envelope_version`` 2 are written and
+hashed with it.
+
+``compact_json`` writes exactly what ``json.dumps(value, separators=(",", ":"),
+ensure_ascii=False).encode()`` writes (optionally with sorted keys): the hash input of
+envelopes written before ``envelope_version`` 2 (see engine.integrity.chain).
+
+Both take orjson's bytes where they are provably the same: orjson writes the same bytes
+as both for strings (every code point but lone surrogates was compared), booleans,
+null, integers within +-(2**53 - 1), lists and dicts with string keys, and sorts keys in
+code point order, which is UTF-16 order for keys that are ASCII. Anything else (floats,
+larger integers, other keys or types, what orjson refuses) goes through ``rfc8785`` or
+``json``, so the bytes and the errors are always theirs.
 """
 
 from __future__ import annotations
@@ -15,11 +25,12 @@ import json
 from typing import Any
 
 import orjson
+import rfc8785
 
 _SAFE_INT = 2**53
 
 
-def _plain(value: Any) -> bool:
+def _plain(value: Any, *, ascii_keys: bool = False) -> bool:
     todo = [value]
     while todo:
         item = todo.pop()
@@ -31,7 +42,7 @@ def _plain(value: Any) -> bool:
                 return False
         elif kind is dict:
             for key in item:
-                if type(key) is not str:
+                if type(key) is not str or (ascii_keys and not key.isascii()):
                     return False
             todo.extend(item.values())
         elif kind is list:
@@ -49,3 +60,15 @@ def compact_json(value: Any, *, sort_keys: bool = False) -> bytes:
             pass  # e.g. a lone surrogate: json raises its own error below
     text = json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of ``value``; raises ``rfc8785.CanonicalizationError`` (a
+    ``ValueError``) for what has none: NaN, infinities, integers beyond +-(2**53 - 1),
+    lone surrogates, keys that are not strings."""
+    if _plain(value, ascii_keys=True):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            pass  # e.g. a lone surrogate: rfc8785 raises its own error below
+    return rfc8785.dumps(value)

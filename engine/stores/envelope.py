@@ -1,16 +1,19 @@
 """The event envelope: how a domain event is written to any store and to Kafka.
 
 A stored event's ``state`` is a self-describing UTF-8 JSON object, the same bytes
-in SQLite, in the Kafka record value and in ``GET /events``::
+in SQLite, in the Kafka record value and in ``GET /events``, written as RFC 8785
+canonical JSON (so its keys are sorted)::
 
-    {"event_id": "...", "type": "TicketOpened", "schema_version": 1,
-     "aggregate_type": "Ticket", "aggregate_id": "...", "aggregate_version": 1,
-     "occurred_at": "2026-11-24T09:00:00Z", "actor": "...",
-     "correlation_id": "...", "causation_id": null, "data": {...},
-     "prev_hash": "..." | null, "hash": "..."}
+    {"actor": "...", "aggregate_id": "...", "aggregate_type": "Ticket",
+     "aggregate_version": 1, "causation_id": null, "correlation_id": "...",
+     "data": {...}, "envelope_version": 2, "event_id": "...", "hash": "...",
+     "occurred_at": "2026-11-24T09:00:00Z", "prev_hash": "..." | null,
+     "schema_version": 1, "type": "TicketOpened"}
 
 ``hash`` and ``prev_hash`` chain the events of one aggregate (see
-engine.integrity.chain). Personal data fields in ``data`` are encrypted with the data
+engine.integrity.chain). ``envelope_version`` names the rule the hash was computed by;
+envelopes written before it existed have none (and insertion-ordered keys), and read
+and verify as they always did. Personal data fields in ``data`` are encrypted with the data
 subject's key (see engine.integrity.personal); reading them after the key was
 destroyed gives ``"[erased]"``.
 
@@ -36,8 +39,8 @@ from eventsourcing.persistence import (
 
 from engine.domain import events as _events  # noqa: F401  (registers every event type)
 from engine.domain.base import EVENT_TYPES, DomainEvent
-from engine.integrity.chain import envelope_hash
-from engine.integrity.jsonbytes import compact_json
+from engine.integrity.chain import ENVELOPE_VERSION, envelope_hash
+from engine.integrity.jsonbytes import canonical_json
 from engine.integrity.keystore import KeyStore
 from engine.integrity.personal import is_encrypted, seal, unseal
 
@@ -79,13 +82,15 @@ def to_envelope(
         "causation_id": str(event.causation_id) if event.causation_id else None,
         "data": seal(keys, event.data(), event.personal_fields, event.subject()),
         "prev_hash": prev_hash,
+        "envelope_version": ENVELOPE_VERSION,
     }
     envelope["hash"] = envelope_hash(envelope)
     return envelope
 
 
 def encode_envelope(envelope: dict[str, Any]) -> bytes:
-    return compact_json(envelope)
+    """The stored bytes: RFC 8785 canonical JSON of the whole envelope."""
+    return canonical_json(envelope)
 
 
 def decode_envelope(state: bytes) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.domain.base import EVENT_TYPES, DomainEvent
+from engine.integrity.chain import ENVELOPE_VERSION
 from engine.stores.envelope import ENVELOPE_KEYS
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -67,7 +68,18 @@ def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
             "hash": {
                 "type": "string",
                 "pattern": "^[0-9a-f]{64}$",
-                "description": "SHA-256 of this envelope's canonical JSON without hash",
+                "description": (
+                    "SHA-256 of this envelope without hash, as RFC 8785 canonical JSON "
+                    "(without envelope_version: as Python's json.dumps with sort_keys, "
+                    "separators (',', ':') and ensure_ascii off writes it, in UTF-8)"
+                ),
+            },
+            "envelope_version": {
+                "const": ENVELOPE_VERSION,
+                "description": (
+                    "the rule the hash was computed by; absent in envelopes written "
+                    "before version 2"
+                ),
             },
         },
     }

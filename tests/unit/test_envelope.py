@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import types
 from datetime import UTC, datetime, timedelta, timezone
@@ -10,6 +11,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from uuid import UUID
 
 import pytest
+import rfc8785
 from annotated_types import Ge, Le
 from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, given, settings
@@ -23,10 +25,13 @@ from engine.stores.envelope import ENVELOPE_KEYS, EnvelopeError, EnvelopeMapper
 
 # --- strategies for any event, built from the models' own field types --------------------
 
+# Envelopes are RFC 8785 JSON, whose integers are those a double holds exactly (I-JSON):
+# an event holds no other (see test_an_integer_beyond_json_is_refused_not_written).
+SAFE_INT = 2**53 - 1
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.integers(min_value=-SAFE_INT, max_value=SAFE_INT)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
     lambda inner: (
@@ -91,8 +96,8 @@ def strategy_for(annotation: Any, metadata: list[Any]) -> st.SearchStrategy[Any]
     if annotation is bool:
         return st.booleans()
     if annotation is int:
-        low = next((int(m.ge) for m in metadata if isinstance(m, Ge)), -(2**63))  # type: ignore[call-overload]
-        high = next((int(m.le) for m in metadata if isinstance(m, Le)), 2**63)  # type: ignore[call-overload]
+        low = next((int(m.ge) for m in metadata if isinstance(m, Ge)), -SAFE_INT)  # type: ignore[call-overload]
+        high = next((int(m.le) for m in metadata if isinstance(m, Le)), SAFE_INT)  # type: ignore[call-overload]
         return st.integers(min_value=low, max_value=high)
     if annotation is str:
         return st.text(max_size=30)
@@ -186,6 +191,12 @@ def test_every_event_round_trips_through_the_mapper(mapper_kind: str, event: Dom
     assert type(back) is type(event)
     assert back == event
 
+    # Check the bytes are RFC 8785 canonical JSON, and the hash is over the same rule.
+    envelope = json.loads(stored.state)
+    assert stored.state == rfc8785.dumps(envelope)
+    body = {k: v for k, v in envelope.items() if k != "hash"}
+    assert envelope["hash"] == hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+
 
 def test_topics_are_type_names_not_module_paths() -> None:
     for name, cls in EVENT_TYPES.items():
@@ -196,12 +207,27 @@ def test_topics_are_type_names_not_module_paths() -> None:
 def test_the_envelope_is_self_describing_json() -> None:
     event = sample("TicketResolved")
     envelope = json.loads(EnvelopeMapper().to_stored_event(event).state)
-    assert set(envelope) == set(ENVELOPE_KEYS)
+    assert set(envelope) == {*ENVELOPE_KEYS, "envelope_version"}
+    assert envelope["envelope_version"] == 2
     assert envelope["type"] == "TicketResolved"
     assert envelope["schema_version"] == 1
     assert envelope["aggregate_type"] == "Ticket"
     assert envelope["aggregate_id"] == str(event.originator_id)
     assert envelope["data"]["resolution_code"] == event.resolution_code  # type: ignore[attr-defined]
+
+
+def test_a_whole_or_tiny_float_is_written_as_rfc8785_writes_it() -> None:
+    # 1.0 and 1e-05 are where Python's json and RFC 8785 part: the bytes are RFC 8785's.
+    event = sample("SlaPolicySet", at_risk_share=0.00001)
+    state = EnvelopeMapper().to_stored_event(event).state
+    assert b'"at_risk_share":0.00001' in state and state == rfc8785.dumps(json.loads(state))
+
+
+def test_an_integer_beyond_json_is_refused_not_written() -> None:
+    # RFC 8785 (I-JSON) has no integer a double cannot hold: refused, never written lossy.
+    event = sample("CommandProcessed", response={"n": 2**53})
+    with pytest.raises(ValueError, match="9007199254740992"):
+        EnvelopeMapper().to_stored_event(event)
 
 
 def test_a_utc_instant_is_written_with_z() -> None:
