@@ -12,6 +12,7 @@ class CheckpointRecorded(DomainEvent):
 
     type_name = "CheckpointRecorded"
     aggregate_type = "Checkpoint"
+    bookkeeping = True
     position: int
     stream_count: int
     merkle_root: str

@@ -62,6 +62,9 @@ class DomainEvent(BaseModel):
     # subject's key (crypto-shredding): the fields, and the field naming the subject.
     personal_fields: ClassVar[tuple[str, ...]] = ()
     subject_field: ClassVar[str | None] = None
+    # The engine's own bookkeeping (an idempotency record, a checkpoint), not a fact of
+    # the service desk: stream consumers can skip it by a header (docs/kafka.md).
+    bookkeeping: ClassVar[bool] = False
 
     originator_id: UUID
     originator_version: int

@@ -21,6 +21,7 @@ def idempotency_id(principal_id: str, key: str) -> UUID:
 class CommandProcessed(DomainEvent):
     type_name = "CommandProcessed"
     aggregate_type = "IdempotencyKey"
+    bookkeeping = True
     key: str
     method: str
     path: str

@@ -61,6 +61,12 @@ ENVELOPE_KEYS = (
 )
 
 
+def is_bookkeeping(type_name: str) -> bool:
+    """Whether events of this type are the engine's bookkeeping, not the desk's facts."""
+    cls = EVENT_TYPES.get(type_name)
+    return cls is not None and cls.bookkeeping
+
+
 class EnvelopeError(MapperDeserialisationError):
     """A stored record is not a readable event envelope (names what is wrong)."""
 

@@ -80,6 +80,15 @@ def test_kcat_reads_every_event_with_key_headers_and_envelope(
             "aggregate_id": str(event.originator_id),
             "aggregate_version": str(event.originator_version),
             "schema_version": str(envelope["schema_version"]),
+            "record_kind": "domain",
+            # CloudEvents Kafka binding, binary content mode (docs/kafka.md).
+            "ce_specversion": "1.0",
+            "ce_id": envelope["event_id"],
+            "ce_source": f"/ticketing/{envelope['aggregate_type']}/{envelope['aggregate_id']}",
+            "ce_type": event.topic,
+            "ce_time": envelope["occurred_at"],
+            "ce_dataschema": f"urn:ticketing:event:{event.topic}:v{envelope['schema_version']}",
+            "content-type": "application/json",
         }
         assert envelope["type"] == event.topic
         assert envelope["aggregate_version"] == event.originator_version

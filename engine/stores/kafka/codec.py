@@ -3,7 +3,14 @@
 An event record is what analytics consumers read: value = the stored event's state,
 verbatim; key = the aggregate id (UTF-8); headers ``type`` (the stored event's topic),
 ``aggregate_id``, ``aggregate_version`` (decimal) and ``schema_version`` (decimal, when
-the state is a JSON object carrying an integer ``schema_version``).
+the state is a JSON object carrying an integer ``schema_version``). When the state is
+an envelope (engine.stores.envelope), also ``record_kind`` (``domain``, or
+``bookkeeping`` for the engine's own records, which a consumer may skip unparsed) and
+the CloudEvents Kafka binding's headers in binary content mode (``ce_specversion``
+``1.0``, ``ce_id`` = event_id, ``ce_source`` = ``/ticketing/<aggregate_type>/<aggregate
+id>``, ``ce_type`` = the type, ``ce_time`` = occurred_at, ``ce_dataschema`` = the JSON
+Schema's ``$id``, ``content-type`` ``application/json``): the CloudEvent's data is the
+whole envelope.
 
 The coordination messages (forwarded appends, replies, heartbeats, writer claims) are
 small JSON objects on auxiliary topics; they are our protocol, not a public stream.
@@ -16,15 +23,24 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.persistence import DataError, StoredEvent
 
+from engine.stores.envelope import is_bookkeeping
+
 HEADER_TYPE = "type"
 HEADER_AGGREGATE_ID = "aggregate_id"
 HEADER_AGGREGATE_VERSION = "aggregate_version"
 HEADER_SCHEMA_VERSION = "schema_version"
+HEADER_RECORD_KIND = "record_kind"
+RECORD_KIND_DOMAIN = b"domain"
+RECORD_KIND_BOOKKEEPING = b"bookkeeping"
+CLOUDEVENTS_SPECVERSION = b"1.0"
+CLOUDEVENTS_SOURCE = "/ticketing/{aggregate_type}/{aggregate_id}"
+CLOUDEVENTS_DATASCHEMA = "urn:ticketing:event:{type}:v{schema_version}"  # as the schemas' $id
 
 Headers = list[tuple[str, bytes]]
 
@@ -64,18 +80,55 @@ def from_row(row: EventRow, originator_id_type: Literal["uuid", "text"]) -> Stor
     return StoredEvent(oid, row.originator_version, row.topic, row.state)
 
 
-def schema_version_of(state: bytes) -> int | None:
-    """The integer ``schema_version`` of a JSON object state, else None (never raises)."""
+def _json_object(state: bytes) -> dict[str, Any] | None:
+    """The state as a JSON object, else None (never raises)."""
     if not state.startswith(b"{"):
         return None
     try:
         decoded = json.loads(state)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
-    if not isinstance(decoded, dict):
-        return None
-    version = decoded.get("schema_version")
+    return decoded if isinstance(decoded, dict) else None
+
+
+def _schema_version(decoded: dict[str, Any] | None) -> int | None:
+    version = None if decoded is None else decoded.get("schema_version")
     return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def schema_version_of(state: bytes) -> int | None:
+    """The integer ``schema_version`` of a JSON object state, else None (never raises)."""
+    return _schema_version(_json_object(state))
+
+
+def _envelope_headers(row: EventRow, envelope: dict[str, Any], schema_version: int) -> Headers:
+    """``record_kind`` and the CloudEvents headers of an envelope, or none if it is not
+    one as the engine writes it (never raises)."""
+    fields = [envelope.get(k) for k in ("event_id", "occurred_at", "aggregate_type")]
+    texts = [v for v in fields if isinstance(v, str) and 0 < len(v) <= _MAX_COPIED]
+    if len(texts) != len(fields):
+        return []
+    event_id, occurred_at, aggregate_type = texts
+    try:
+        if datetime.fromisoformat(occurred_at).tzinfo is None or "T" not in occurred_at:
+            return []  # ce_time must be an RFC 3339 instant
+        source = CLOUDEVENTS_SOURCE.format(
+            aggregate_type=aggregate_type, aggregate_id=row.originator_id
+        )
+        schema = CLOUDEVENTS_DATASCHEMA.format(type=row.topic, schema_version=schema_version)
+        return [
+            (HEADER_RECORD_KIND, RECORD_KIND_BOOKKEEPING if is_bookkeeping(row.topic)
+             else RECORD_KIND_DOMAIN),
+            ("ce_specversion", CLOUDEVENTS_SPECVERSION),
+            ("ce_id", event_id.encode("utf-8")),
+            ("ce_source", source.encode("utf-8")),
+            ("ce_type", row.topic.encode("utf-8")),
+            ("ce_time", occurred_at.encode("utf-8")),
+            ("ce_dataschema", schema.encode("utf-8")),
+            ("content-type", b"application/json"),
+        ]  # fmt: skip
+    except ValueError:  # not an instant; a lone surrogate (UnicodeEncodeError)
+        return []
 
 
 def event_record(row: EventRow) -> tuple[bytes, bytes, Headers]:
@@ -85,15 +138,22 @@ def event_record(row: EventRow) -> tuple[bytes, bytes, Headers]:
         (HEADER_AGGREGATE_ID, row.originator_id.encode("utf-8")),
         (HEADER_AGGREGATE_VERSION, str(row.originator_version).encode("ascii")),
     ]
-    schema_version = schema_version_of(row.state)
-    if schema_version is not None:
+    decoded = _json_object(row.state)
+    schema_version = _schema_version(decoded)
+    if decoded is not None and schema_version is not None:
         headers.append((HEADER_SCHEMA_VERSION, str(schema_version).encode("ascii")))
+        headers.extend(_envelope_headers(row, decoded, schema_version))
     return row.originator_id.encode("utf-8"), row.state, headers
 
 
+_MAX_COPIED = 64  # longest envelope field copied into a header (a UUID, an instant, a name)
+
+
 def record_size(row: EventRow) -> int:
-    """Bytes an event record takes in a produce request (an upper bound)."""
-    return len(row.state) + 2 * len(row.originator_id) + len(row.topic) + 128
+    """Bytes an event record takes in a produce request (an upper bound): the key and
+    headers repeat the id and the type three times each, and up to three envelope
+    fields; the rest is header names, constants and length prefixes."""
+    return len(row.state) + 3 * (len(row.originator_id) + len(row.topic) + _MAX_COPIED) + 320
 
 
 def row_from_record(
