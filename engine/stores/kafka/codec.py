@@ -105,7 +105,7 @@ def _envelope_headers(row: EventRow, envelope: dict[str, Any], schema_version: i
     """``record_kind`` and the CloudEvents headers of an envelope, or none if it is not
     one as the engine writes it (never raises)."""
     fields = [envelope.get(k) for k in ("event_id", "occurred_at", "aggregate_type")]
-    texts = [v for v in fields if isinstance(v, str) and 0 < len(v) <= _MAX_COPIED]
+    texts = [v for v in fields if isinstance(v, str) and v]
     if len(texts) != len(fields):
         return []
     event_id, occurred_at, aggregate_type = texts
@@ -146,14 +146,11 @@ def event_record(row: EventRow) -> tuple[bytes, bytes, Headers]:
     return row.originator_id.encode("utf-8"), row.state, headers
 
 
-_MAX_COPIED = 64  # longest envelope field copied into a header (a UUID, an instant, a name)
-
-
 def record_size(row: EventRow) -> int:
-    """Bytes an event record takes in a produce request (an upper bound): the key and
-    headers repeat the id and the type three times each, and up to three envelope
-    fields; the rest is header names, constants and length prefixes."""
-    return len(row.state) + 3 * (len(row.originator_id) + len(row.topic) + _MAX_COPIED) + 320
+    """Bytes an event record takes in a produce request (an upper bound): its key,
+    value and headers, with room for each header's and the record's length prefixes."""
+    key, value, headers = event_record(row)
+    return len(key) + len(value) + sum(len(n) + len(v) + 10 for n, v in headers) + 64
 
 
 def row_from_record(
