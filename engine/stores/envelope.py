@@ -40,7 +40,7 @@ from eventsourcing.persistence import (
 from engine.domain import events as _events  # noqa: F401  (registers every event type)
 from engine.domain.base import EVENT_TYPES, DomainEvent
 from engine.integrity.chain import ENVELOPE_VERSION, envelope_hash
-from engine.integrity.jsonbytes import canonical_json
+from engine.integrity.jsonbytes import canonical_json, refuse_large_floats
 from engine.integrity.keystore import KeyStore
 from engine.integrity.personal import is_encrypted, seal, unseal
 
@@ -90,6 +90,7 @@ def to_envelope(
         "prev_hash": prev_hash,
         "envelope_version": ENVELOPE_VERSION,
     }
+    refuse_large_floats(envelope["data"])  # it would not read back as written
     envelope["hash"] = envelope_hash(envelope)
     return envelope
 

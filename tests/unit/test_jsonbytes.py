@@ -13,7 +13,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.integrity.jsonbytes import canonical_json, compact_json
+from engine.integrity.jsonbytes import canonical_json, compact_json, refuse_large_floats
 
 
 def reference(value: Any, sort_keys: bool) -> bytes:
@@ -79,6 +79,31 @@ def test_the_canonical_bytes_are_rfc8785_bytes(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
+@given(jcs_values)
+def test_what_envelopes_hold_reads_back_as_the_same_bytes(value: Any) -> None:
+    # What a verifier does: parse the bytes with json, write them again.
+    try:
+        refuse_large_floats(value)
+    except rfc8785.FloatDomainError:
+        return
+    written = canonical_json(value)
+    assert canonical_json(json.loads(written)) == written
+
+
+@pytest.mark.parametrize("value", [2.0**53, [-1e20], {"a": {"b": [9.99e20]}}])
+def test_a_float_that_would_read_back_as_a_large_integer_is_refused(value: Any) -> None:
+    with pytest.raises(rfc8785.FloatDomainError):
+        refuse_large_floats(value)
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical_json(json.loads(canonical_json(value)))
+
+
+@pytest.mark.parametrize("value", [2.0**53 - 1, -1e21, [1e300], 5e-324])
+def test_a_float_written_with_an_exponent_or_below_2_53_is_kept(value: Any) -> None:
+    refuse_large_floats(value)
+    assert canonical_json(json.loads(canonical_json(value))) == canonical_json(value)
+
+
 def test_the_canonical_bytes_of_rfc8785s_own_examples() -> None:
     # RFC 8785 section 3.2.2, and 3.2.3 (keys sorted by UTF-16 code units).
     given_text = (
@@ -118,7 +143,18 @@ def test_where_the_old_hash_input_and_rfc8785_differ(
     assert canonical_json(value) == canonical
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), 2**53, {"x": "\ud800"}, {1: 2}])
+@pytest.mark.parametrize(
+    "value",
+    [0.75, 0.1 + 0.2, 1e-4, 9999999999999998.0, 5e-324, -0.0, 2.0, 1e21, {"a": [0.5, "x", 1]}],
+)
+def test_edge_floats_are_written_as_rfc8785_writes_them(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), 2**53, {"x": "\ud800"}, {1: 2}],
+)
 def test_what_rfc8785_cannot_write_fails_as_rfc8785_fails(value: Any) -> None:
     with pytest.raises(rfc8785.CanonicalizationError):
         canonical_json(value)
