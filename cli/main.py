@@ -326,9 +326,7 @@ def clock(args: argparse.Namespace) -> int:
 def schemas(args: argparse.Namespace) -> int:
     from engine.stores.jsonschema import write_schemas
 
-    for path in write_schemas(
-        Path(args.out) if args.out else None or Path(__file__).parent / "schemas"
-    ):
+    for path in write_schemas(Path(args.out)) if args.out else write_schemas():
         print(path)
     return 0
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from cli.catalogue import render
 from engine.app.permissions import PERMISSIONS
 from engine.domain.base import EVENT_TYPES
@@ -42,3 +44,18 @@ def test_ci_runs_the_readme_test_command() -> None:
         if line.strip() and not line.startswith(("#", "set ", "cd "))
     ]
     assert ci[-1].strip() == "make test"
+
+
+def test_ticketing_schemas_writes_where_the_engine_reads_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `make schemas` once wrote to cli/schemas, where nothing reads them.
+    import engine.stores.jsonschema as jsonschema
+    from cli.main import main
+
+    written: list[tuple[Path, ...]] = []
+    monkeypatch.setattr(jsonschema, "write_schemas", lambda *d: written.append(d) or [])
+    assert main(["schemas"]) == 0
+    assert written == [()]  # the default: SCHEMA_DIR, engine/stores/schemas
+    assert main(["schemas", "--out", "elsewhere"]) == 0
+    assert written[-1] == (Path("elsewhere"),)
