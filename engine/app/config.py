@@ -104,7 +104,7 @@ class SlaConfig:
         members = agents if agents is not None else [a for a, _ in self.agents()]
         for agent in members:
             if agent.role == Role.LEAD and agent.active and queue in agent.queues:
-                return f"agent:{agent.id}"
+                return dirs.agent_principal(agent.id)
         return None
 
     def clock(self, ticket_id: UUID) -> sla.SlaClock | None:

@@ -205,4 +205,8 @@ _NO_PERSONAL_DATA: dict[str, Any] = {
     "requester_name": None,
     "requester_email": None,
     "csat_comment": None,
+    "priority_override_reason": None,
+    "resolution_note": None,
+    "pending_reason": None,
+    "cancel_reason": None,
 }

@@ -20,6 +20,7 @@ from engine.domain.base import (
     Kind,
     RuleViolationError,
     derived_id,
+    subject_id_field,
 )
 from engine.domain.directory import Agent
 
@@ -37,19 +38,25 @@ class AssignmentEvent(DomainEvent):
 
 class AssignedToQueue(AssignmentEvent):
     type_name = "AssignedToQueue"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     queue: str
     previous_queue: str | None = None
     reason: str | None = None
+    subject_id: str | None = subject_id_field()
 
 
 class AssignedToAgent(AssignmentEvent):
     type_name = "AssignedToAgent"
+    personal_fields = ("capacity_override_reason",)
+    subject_field = "subject_id"
     agent_id: UUID
     queue: str
     policy: RoutingPolicy = "manual"
     agent_load: int
     agent_capacity: int
     capacity_override_reason: str | None = None
+    subject_id: str | None = subject_id_field()
 
 
 class AssignmentAccepted(AssignmentEvent):
@@ -59,6 +66,8 @@ class AssignmentAccepted(AssignmentEvent):
 
 class Reassigned(AssignmentEvent):
     type_name = "Reassigned"
+    personal_fields = ("reason", "capacity_override_reason")
+    subject_field = "subject_id"
     from_agent_id: UUID
     agent_id: UUID
     queue: str
@@ -66,12 +75,16 @@ class Reassigned(AssignmentEvent):
     agent_load: int
     agent_capacity: int
     capacity_override_reason: str | None = None
+    subject_id: str | None = subject_id_field()
 
 
 class AssignmentReleased(AssignmentEvent):
     type_name = "AssignmentReleased"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     agent_id: UUID
     reason: str | None = None
+    subject_id: str | None = subject_id_field()
 
 
 class Assignment(BaseModel):
@@ -125,8 +138,9 @@ def _check_agent(agent: Agent, queue: str, override_reason: str | None) -> None:
 
 
 def assign_queue(
-    a: Assignment, meta: CommandMeta, queue: str, reason: str | None
+    a: Assignment, meta: CommandMeta, queue: str, reason: str | None, subject: str | None = None
 ) -> list[DomainEvent]:
+    """Route the ticket to ``queue``; ``subject`` is its requester (seals the reason)."""
     if a.queue == queue:
         return []
     return [
@@ -138,6 +152,7 @@ def assign_queue(
             queue=queue,
             previous_queue=a.queue,
             reason=reason,
+            subject_id=subject,
         )
     ]
 
@@ -151,8 +166,10 @@ def assign_agent(
     override_reason: str | None,
     policy: RoutingPolicy = "manual",
     version_offset: int = 0,
+    subject: str | None = None,
 ) -> list[DomainEvent]:
-    """Assign, or reassign (which needs a reason), the ticket to an agent of ``queue``."""
+    """Assign, or reassign (which needs a reason), the ticket to an agent of ``queue``;
+    ``subject`` is the ticket's requester (seals the reasons)."""
     if a.agent_id == agent.id:
         raise RuleViolationError(f"the ticket is already assigned to {agent.name}")
     _check_agent(agent, queue, override_reason)
@@ -172,6 +189,7 @@ def assign_agent(
                 agent_load=agent.load,
                 agent_capacity=agent.capacity,
                 capacity_override_reason=override,
+                subject_id=subject,
             )
         ]
     if not reason:
@@ -189,6 +207,7 @@ def assign_agent(
             agent_load=agent.load,
             agent_capacity=agent.capacity,
             capacity_override_reason=override,
+            subject_id=subject,
         )
     ]
 
@@ -207,7 +226,9 @@ def accept(a: Assignment, meta: CommandMeta, agent_id: UUID) -> list[DomainEvent
     ]
 
 
-def release(a: Assignment, meta: CommandMeta, reason: str | None) -> list[DomainEvent]:
+def release(
+    a: Assignment, meta: CommandMeta, reason: str | None, subject: str | None = None
+) -> list[DomainEvent]:
     if a.agent_id is None:
         raise InvalidTransitionError("assignment", "unassigned", "release", ["assign"])
     return [
@@ -218,6 +239,7 @@ def release(a: Assignment, meta: CommandMeta, reason: str | None) -> list[Domain
             ticket_id=a.ticket_id,
             agent_id=a.agent_id,
             reason=reason,
+            subject_id=subject,
         )
     ]
 

@@ -18,9 +18,16 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, Kind, RuleViolationError
+from engine.domain.base import (
+    CommandMeta,
+    DomainEvent,
+    EventFactory,
+    Kind,
+    RuleViolationError,
+    subject_id_field,
+)
 from engine.domain.calendar import BusinessCalendar
-from engine.domain.directory import Agent, AgentEvent, AgentRegistered
+from engine.domain.directory import Agent, AgentEvent, AgentRegistered, agent_principal
 
 AvailabilityStatus = Literal["available", "away", "offline"]
 
@@ -54,16 +61,22 @@ class AgentAvailabilitySet(AgentEvent):
     """The agent's availability status changed."""
 
     type_name = "AgentAvailabilitySet"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     status: AvailabilityStatus
     reason: str | None = None
+    subject_id: str | None = subject_id_field("the agent")
 
 
 class AgentScheduleSet(AgentEvent):
     """The agent's working hours and on-call windows changed."""
 
     type_name = "AgentScheduleSet"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     schedule: AgentSchedule
     reason: str | None = None
+    subject_id: str | None = subject_id_field("the agent")
 
 
 class Availability(BaseModel):
@@ -94,8 +107,9 @@ def evolve(state: Availability | None, event: DomainEvent) -> Availability | Non
 def available_at(availability: Availability, at: datetime) -> tuple[bool, str]:
     """Whether the agent takes routed tickets at ``at``, and why (a short explanation)."""
     if availability.status != "available":
-        reason = f": {availability.status_reason}" if availability.status_reason else ""
-        return False, f"status {availability.status}{reason}"
+        # Not the status's reason: it is the agent's personal data, sealed in its event,
+        # and this explanation is recorded in clear with routing decisions.
+        return False, f"status {availability.status}"
     schedule = availability.schedule
     if schedule is None:
         return True, "available (no schedule)"
@@ -120,7 +134,12 @@ def set_status(
         raise RuleViolationError(f"agent {agent.name} is already {status}")
     return [
         EventFactory(meta).make(
-            AgentAvailabilitySet, agent.id, agent.version + 1, status=status, reason=reason
+            AgentAvailabilitySet,
+            agent.id,
+            agent.version + 1,
+            status=status,
+            reason=reason,
+            subject_id=agent_principal(agent.id),
         )
     ]
 
@@ -136,7 +155,12 @@ def set_schedule(
         raise RuleViolationError(f"the schedule of agent {agent.name} is unchanged")
     return [
         EventFactory(meta).make(
-            AgentScheduleSet, agent.id, agent.version + 1, schedule=schedule, reason=reason
+            AgentScheduleSet,
+            agent.id,
+            agent.version + 1,
+            schedule=schedule,
+            reason=reason,
+            subject_id=agent_principal(agent.id),
         )
     ]
 

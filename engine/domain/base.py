@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from uuid import UUID, uuid5
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 # Namespace for deterministic ids (uuid5) of aggregates addressed by a natural key.
 ID_NAMESPACE = UUID("6f1d7f3e-93a4-4c55-9d2e-5a4e0c1b7a10")
@@ -118,6 +118,13 @@ class DomainEvent(BaseModel):
     def data(self) -> dict[str, Any]:
         """The event's own fields, without the envelope, JSON-ready."""
         return self.model_dump(mode="json", exclude=set(self.ENVELOPE_FIELDS))
+
+
+def subject_id_field(whose: str = "the ticket's requester") -> Any:
+    """The ``subject_id`` field of an event whose free text is personal data: the data
+    subject it concerns, under whose key ``personal_fields`` are sealed. None (and in
+    events recorded before the field existed) leaves them in clear."""
+    return Field(default=None, description=f"{whose} (the data subject)")
 
 
 # Every concrete event class, by its stable type name.

@@ -15,6 +15,7 @@ from engine.domain.base import (
     InvalidTransitionError,
     Kind,
     RuleViolationError,
+    subject_id_field,
 )
 
 EscalationKind = Literal["functional", "hierarchical"]
@@ -36,17 +37,23 @@ class EscalationEvent(DomainEvent):
 
 class EscalationRaised(EscalationEvent):
     type_name = "EscalationRaised"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     kind: EscalationKind
     target_type: TargetType
     target: str
     reason: str
     level: int
     trigger: Trigger = "manual"
+    subject_id: str | None = subject_id_field()
 
 
 class EscalationAcknowledged(EscalationEvent):
     type_name = "EscalationAcknowledged"
+    personal_fields = ("note",)
+    subject_field = "subject_id"
     note: str | None = None
+    subject_id: str | None = subject_id_field()
 
 
 class VendorReferenceRecorded(EscalationEvent):
@@ -57,12 +64,18 @@ class VendorReferenceRecorded(EscalationEvent):
 
 class EscalationResolved(EscalationEvent):
     type_name = "EscalationResolved"
+    personal_fields = ("note",)
+    subject_field = "subject_id"
     note: str
+    subject_id: str | None = subject_id_field()
 
 
 class EscalationWithdrawn(EscalationEvent):
     type_name = "EscalationWithdrawn"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     reason: str
+    subject_id: str | None = subject_id_field()
 
 
 class Escalation(BaseModel):
@@ -135,7 +148,9 @@ def raise_escalation(
     reason: str,
     level: int,
     trigger: Trigger,
+    subject: str | None = None,
 ) -> list[DomainEvent]:
+    """Raise an escalation of a ticket; ``subject`` is its requester (seals the reason)."""
     if kind == "hierarchical" and target_type != "manager":
         raise RuleViolationError("a hierarchical escalation targets a manager (target_type)")
     if kind == "functional" and target_type == "manager":
@@ -154,15 +169,23 @@ def raise_escalation(
             reason=reason,
             level=level,
             trigger=trigger,
+            subject_id=subject,
         )
     ]
 
 
-def acknowledge(e: Escalation, meta: CommandMeta, note: str | None) -> list[DomainEvent]:
+def acknowledge(
+    e: Escalation, meta: CommandMeta, note: str | None, subject: str | None = None
+) -> list[DomainEvent]:
     _require(e, "acknowledge")
     return [
         EventFactory(meta).make(
-            EscalationAcknowledged, e.id, e.version + 1, ticket_id=e.ticket_id, note=note
+            EscalationAcknowledged,
+            e.id,
+            e.version + 1,
+            ticket_id=e.ticket_id,
+            note=note,
+            subject_id=subject,
         )
     ]
 
@@ -187,20 +210,34 @@ def record_vendor_reference(
     ]
 
 
-def resolve(e: Escalation, meta: CommandMeta, note: str) -> list[DomainEvent]:
+def resolve(
+    e: Escalation, meta: CommandMeta, note: str, subject: str | None = None
+) -> list[DomainEvent]:
     _require(e, "resolve")
     return [
         EventFactory(meta).make(
-            EscalationResolved, e.id, e.version + 1, ticket_id=e.ticket_id, note=note
+            EscalationResolved,
+            e.id,
+            e.version + 1,
+            ticket_id=e.ticket_id,
+            note=note,
+            subject_id=subject,
         )
     ]
 
 
-def withdraw(e: Escalation, meta: CommandMeta, reason: str) -> list[DomainEvent]:
+def withdraw(
+    e: Escalation, meta: CommandMeta, reason: str, subject: str | None = None
+) -> list[DomainEvent]:
     _require(e, "withdraw")
     return [
         EventFactory(meta).make(
-            EscalationWithdrawn, e.id, e.version + 1, ticket_id=e.ticket_id, reason=reason
+            EscalationWithdrawn,
+            e.id,
+            e.version + 1,
+            ticket_id=e.ticket_id,
+            reason=reason,
+            subject_id=subject,
         )
     ]
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from fractions import Fraction
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine.domain import assignment as asg
 from engine.domain import directory as dirs
@@ -130,7 +130,10 @@ class Candidate(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     agent_id: UUID
-    name: str
+    name: str = Field(
+        description="how explanations name the agent: their principal id (an agent's "
+        "name is personal data, sealed in AgentRegistered; decisions before it: the name)"
+    )
     load: int
     capacity: int
     available: bool
@@ -200,7 +203,7 @@ def candidates(
         found.append(
             Candidate(
                 agent_id=agent.id,
-                name=agent.name,
+                name=dirs.agent_principal(agent.id),
                 load=agent.load,
                 capacity=agent.capacity,
                 available=available,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 
 def _encodable(value: str) -> str:
@@ -26,3 +26,15 @@ Reason = Annotated[str, StringConstraints(**_Strip, max_length=2000), Encodable]
 QueueName = Annotated[
     str, StringConstraints(**_Strip, max_length=64, pattern=r"^[\w.\- ]+$"), Encodable
 ]
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+PrincipalId = Annotated[
+    str,
+    StringConstraints(pattern=rf"^(agent:)?{_UUID}$"),
+    Field(
+        description="an opaque principal id: a key holder's UUID (lower case), or "
+        "agent:UUID for an agent; never a name or an email, which are personal data"
+    ),
+]
+"""A principal's id as commands name it: opaque, so that it may stay in clear in every
+event (``actor``, ``requester_id``, a sealed field's subject) after an erasure."""

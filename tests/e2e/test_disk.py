@@ -279,7 +279,10 @@ def test_full_disk_with_a_new_data_subject_answers_503(
         mount.fill()
         with server.client() as c:
             before = len(server.client_events())
-            r = c.post("/tickets", json=ticket_body(people.queue, requester_id="new-person"))
+            r = c.post(
+                "/tickets",
+                json=ticket_body(people.queue, requester_id="0a0a0a0a-0000-4000-8000-00000000bee5"),
+            )
             assert len(server.client_events()) == before
         assert r.status_code == 503, r.text
     finally:

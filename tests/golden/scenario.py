@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 
 GOLDEN = Path(__file__).resolve().parent
 ADMIN_KEY = "golden-admin-key-0123456789abcdef"
+EVE_ID = "0e0e0e0e-0000-4000-8000-00000000e7e0"  # a holder's id chosen by the admin (a UUID)
 START = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # a Monday with no holiday near
 _ROOT = str(GOLDEN.parents[1])
 _OURS = (os.path.join(_ROOT, "api") + os.sep, os.path.join(_ROOT, "engine") + os.sep, __file__)
@@ -185,7 +186,7 @@ def play(client: TestClient, time: FixedTime, run_clock: Callable[[], None]) -> 
     eve = t.call(
         "POST",
         "/api-keys",
-        {"name": "Eve", "role": "requester", "principal_id": "requester:eve-42"},
+        {"name": "Eve", "role": "requester", "principal_id": EVE_ID},
         expect=201,
     )
     bob_key, eve_key = bob["extra"]["api_key"], eve["extra"]["api_key"]
@@ -307,7 +308,7 @@ def play(client: TestClient, time: FixedTime, run_clock: Callable[[], None]) -> 
             "impact": "high",
             "urgency": "high",
             "queue": "network",
-            "requester_id": "requester:eve-42",
+            "requester_id": EVE_ID,
         },
         key=lead_key,
         expect=201,

@@ -19,6 +19,7 @@ from engine.settings import Settings
 from tests.support.desk import TICKET
 
 ADMIN_KEY = "answers-admin-key-0123456789abc"
+NOBODY = "0a0a0a0a-0000-4000-8000-0000000000b0"  # a principal id nobody holds
 
 
 @pytest.fixture
@@ -55,12 +56,14 @@ def test_erasing_a_subject_that_never_existed_is_404_and_blocks_nothing(
     client: TestClient,
 ) -> None:
     body = {"legal_basis": "GDPR Art. 17"}
-    assert "not found" in problem(client.post("/subjects/nobody/erase", json=body), 404)["detail"]
+    assert (
+        "not found" in problem(client.post(f"/subjects/{NOBODY}/erase", json=body), 404)["detail"]
+    )
     # The id stays usable: a ticket for it records (and seals) its personal data.
-    opened = client.post("/tickets", json=TICKET | {"requester_id": "nobody"})
+    opened = client.post("/tickets", json=TICKET | {"requester_id": NOBODY})
     assert opened.status_code == 201, opened.text
-    assert client.post("/subjects/nobody/erase", json=body).status_code == 200
-    assert problem(client.post("/subjects/nobody/erase", json=body), 409)
+    assert client.post(f"/subjects/{NOBODY}/erase", json=body).status_code == 200
+    assert problem(client.post(f"/subjects/{NOBODY}/erase", json=body), 409)
 
 
 def test_a_405_names_the_allowed_methods(client: TestClient) -> None:

@@ -166,7 +166,7 @@ def test_queue_routing_escalation_rules_and_availability(client: TestClient) -> 
     assert (shown["status"], shown["available_now"], shown["why"]) == (
         "away",
         False,
-        "status away: dentist",
+        "status away",  # the reason is the agent's personal data, not an explanation
     )
     schedule = {
         "timezone": "Europe/London",

@@ -17,7 +17,7 @@ from engine.domain.assignment import RoutingPolicy
 from engine.domain.commands.directory import CreateQueue
 from engine.domain.commands.service_levels import SetAvailability, SetRoutingPolicy, SetSchedule
 from engine.domain.commands.tickets import Assign
-from engine.domain.directory import Role
+from engine.domain.directory import Role, agent_principal
 
 QUEUE = "desk"
 
@@ -72,7 +72,11 @@ def test_routing_skips_agents_at_capacity_and_defers_when_nobody_can_take_it(
     assert world.app.aggregates.assignment(first).agent_id == ann
     deferred = world.events(asg.assignment_id(second))[-1]
     assert isinstance(deferred, routing.RoutingDeferred)
-    assert deferred.reason == "no eligible agent: Ann at capacity (1/1); Bo status away: training"
+    # Agents by principal id, without the status's reason (personal data, sealed).
+    assert deferred.reason == (
+        f"no eligible agent: {agent_principal(ann)} at capacity (1/1); "
+        f"{agent_principal(bo)} status away"
+    )
     assert world.app.aggregates.assignment(second).agent_id is None
     # Bo comes back: the next tick routes the waiting ticket, caused by the deferral.
     bo_himself = world.agent("Bo")
@@ -97,7 +101,10 @@ def test_a_deferred_ticket_is_routed_when_an_agents_shift_begins(world: World) -
     clock = world.clock()
     clock.run_once()
     deferred = world.events(asg.assignment_id(ticket))[-1]
-    assert isinstance(deferred, routing.RoutingDeferred) and "Eve off shift" in deferred.reason
+    assert (
+        isinstance(deferred, routing.RoutingDeferred)
+        and f"{agent_principal(eve)} off shift" in deferred.reason
+    )
     world.time.at = datetime(2026, 3, 2, 17, 30, tzinfo=UTC)
     clock.run_once()  # routes the ticket (and records its first response at risk)
     assert world.app.aggregates.assignment(ticket).agent_id == eve

@@ -122,7 +122,7 @@ class World:
             ticket_id=ticket_id,
             title="VPN drops",
             description="every hour",
-            requester_id="requester:rita",
+            requester_id="0a0a0a0a-0000-4000-8000-00000000a117",
             channel=Channel.EMAIL,
             category="network",
             impact=impact,

@@ -29,9 +29,9 @@ from engine.domain.ticket import Channel
 from engine.settings import Settings
 
 ADMIN = Principal(id="admin", name="admin", role=Role.ADMIN)
-BOB = Principal(id="requester:bob", name="bob", role=Role.REQUESTER)
-EVE = Principal(id="requester:eve", name="eve", role=Role.REQUESTER)
-AUDITOR = Principal(id="auditor:ann", name="ann", role=Role.AUDITOR)
+BOB = Principal(id="0a0a0a0a-0000-4000-8000-000000000b0b", name="bob", role=Role.REQUESTER)
+EVE = Principal(id="0a0a0a0a-0000-4000-8000-000000000e7e", name="eve", role=Role.REQUESTER)
+AUDITOR = Principal(id="0a0a0a0a-0000-4000-8000-000000000a22", name="ann", role=Role.AUDITOR)
 
 
 class Clock:

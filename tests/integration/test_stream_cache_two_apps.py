@@ -20,6 +20,7 @@ from engine.domain.commands.tickets import Cancel, Comment, OpenTicket
 from engine.settings import Settings
 
 KEY = "stream-cache-admin-key-0123456789"
+ALICE = "0a0a0a0a-0000-4000-8000-0000000a11ce"  # the requester, by principal id
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def open_ticket(runtime: Runtime) -> UUID:
     cmd = OpenTicket(
         title="VPN drops",
         description="every five minutes",
-        requester_id="alice",
+        requester_id=ALICE,
         requester_name="Alice",
         requester_email="alice@example.com",
         channel="email",
@@ -128,7 +129,7 @@ def test_an_erasure_drops_remembered_ticket_states(pair: tuple[Runtime, Runtime]
     ticket_id = open_ticket(a)
     comment(a, ticket_id, "remembered")
     assert a.app.streams.state(ticket_id, tk.KIND) is not None
-    a.desk.send(admin(a), EraseSubject(subject_id="alice", legal_basis="GDPR art. 17"))
+    a.desk.send(admin(a), EraseSubject(subject_id=ALICE, legal_basis="GDPR art. 17"))
     assert a.app.streams.state(ticket_id, tk.KIND) is None
     assert a.app.aggregates.ticket(ticket_id).title == "[erased]"
 

@@ -185,6 +185,6 @@ def desk_world(**app_options: Any) -> DeskWorld:
         lead=register("Lee", Role.LEAD, ["service-desk", "network"], 3),
         ann=register("Ann", Role.AGENT, ["service-desk"], 2),
         bo=register("Bo", Role.AGENT, ["service-desk", "network"], 1),
-        rita=Principal(id="requester:rita", name="Rita", role=Role.REQUESTER),
-        sam=Principal(id="requester:sam", name="Sam", role=Role.REQUESTER),
+        rita=Principal(id="0a0a0a0a-0000-4000-8000-00000000a117", name="Rita", role=Role.REQUESTER),
+        sam=Principal(id="0a0a0a0a-0000-4000-8000-000000005a33", name="Sam", role=Role.REQUESTER),
     )

@@ -36,6 +36,11 @@ def agent(name: str, capacity: int = 2000, queues: Sequence[str] = (QUEUE,)) -> 
     return dirs.evolve_agent(None, events[0])
 
 
+def named(name: str) -> str:
+    """How routing decisions name an agent: by principal id (names are personal data)."""
+    return dirs.agent_principal(uuid5(NS, name))
+
+
 def policy(name: RoutingPolicy) -> routing.QueueRouting:
     current = routing.QueueRouting(queue=QUEUE)
     if name == "manual":
@@ -131,7 +136,12 @@ def test_round_robin_skips_agents_at_capacity_and_away() -> None:
     assert names == ["Ann", "Bo", "Bo", "Bo"]
     decision, _ = desk.route()
     skipped = {c.name: c.skipped for c in decision.candidates}
-    assert skipped == {"Ann": "at capacity (1/1)", "Bo": None, "Cy": "status away: test"}
+    # The status's reason is the agent's personal data: not in the recorded decision.
+    assert skipped == {
+        named("Ann"): "at capacity (1/1)",
+        named("Bo"): None,
+        named("Cy"): "status away",
+    }
 
 
 def test_nobody_eligible_defers_with_the_reason() -> None:
@@ -143,10 +153,12 @@ def test_nobody_eligible_defers_with_the_reason() -> None:
     assert [type(e) for e in events] == [routing.RoutingDeferred]
     deferred = events[0]
     assert isinstance(deferred, routing.RoutingDeferred)
-    assert deferred.reason == "no eligible agent: Ann at capacity (1/1); Bo status offline: test"
+    assert deferred.reason == (
+        f"no eligible agent: {named('Ann')} at capacity (1/1); {named('Bo')} status offline"
+    )
     assert [(c.name, c.load, c.capacity) for c in deferred.candidates] == [
-        ("Ann", 1, 1),
-        ("Bo", 0, 2000),
+        (named("Ann"), 1, 1),
+        (named("Bo"), 0, 2000),
     ]
     empty = routing.decide(policy("round_robin"), routing.RoutingCursor(queue=QUEUE), [])
     assert empty.agent_id is None and "has no agents" in empty.explanation
@@ -169,15 +181,15 @@ def test_a_routed_assignment_explains_itself() -> None:
     assert decided.policy == "least_loaded" and decided.policy_version == 1
     assert decided.agent_id == assigned.agent_id and assigned.policy == "least_loaded"
     assert [(c.name, c.load, c.capacity) for c in decided.candidates] == [
-        ("Ann", 1, 2000),
-        ("Bo", 0, 2000),
+        (named("Ann"), 1, 2000),
+        (named("Bo"), 0, 2000),
     ]  # Cy is not a member of the queue
-    assert decided.explanation == "least loaded: Bo at 0/2000 (0% of capacity)"
+    assert decided.explanation == f"least loaded: {named('Bo')} at 0/2000 (0% of capacity)"
     assert decided.tie_break == "none (a single least-loaded agent)"
     _, events = desk.route()
     tied = events[0]
     assert isinstance(tied, routing.RoutingDecided)
-    assert tied.tie_break == "2 tied: rotation in registration order after Bo"
+    assert tied.tie_break == f"2 tied: rotation in registration order after {named('Bo')}"
 
 
 def test_manual_queues_are_not_routed() -> None:
@@ -223,7 +235,7 @@ def test_availability_follows_status_schedule_and_on_call() -> None:
     on_call = datetime(2026, 3, 7, 6, 0, tzinfo=UTC)  # 01:00 in New York, on call
     assert av.available_at(state, on_call) == (True, "on call until 2026-03-07T12:00:00+00:00")
     away = av.evolve(state, av.set_status(state, ann, meta(), "away", "lunch")[0])
-    assert away is not None and av.available_at(away, on_call) == (False, "status away: lunch")
+    assert away is not None and av.available_at(away, on_call) == (False, "status away")
     with pytest.raises(RuleViolationError, match="already away"):
         av.set_status(away, ann, meta(), "away", "lunch")
 

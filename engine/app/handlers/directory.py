@@ -109,7 +109,9 @@ HANDLERS: dict[type[Command], Handler[Any, Any]] = {
         "manage_directory",
         load_new_agent,
         cmd.register_agent,
-        stream_answer(lambda c: c.agent_id, 201, _key_issued(lambda c: f"agent:{c.agent_id}")),
+        stream_answer(
+            lambda c: c.agent_id, 201, _key_issued(lambda c: dirs.agent_principal(c.agent_id))
+        ),
     ),
     cmd.UpdateAgent: Handler(
         "manage_directory", load_agent, cmd.update_agent, stream_answer(lambda c: c.agent_id)

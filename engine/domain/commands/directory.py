@@ -56,13 +56,15 @@ class IssueApiKey(Command):
     api_key: str = Field(default_factory=new_api_key, repr=False)
     name: Name
     role: Literal["requester", "auditor", "admin"]
-    principal_id: Name | None = Field(
-        default=None, description="stable id of the person (defaults to role:name)"
+    principal_id: UUID = Field(
+        default_factory=uuid4,
+        description="the holder's opaque id (a new random one when not sent); send a "
+        "holder's id to give them another key. The name is personal data, sealed",
     )
 
     @property
     def principal(self) -> str:
-        return self.principal_id or f"{self.role}:{self.name}"
+        return str(self.principal_id)
 
 
 class RevokeApiKey(Command):
@@ -103,7 +105,7 @@ def register_agent(c: RegisterAgent, s: None, meta: CommandMeta) -> list[DomainE
     events += dirs.issue_credential(
         EventFactory(meta),
         hash_key(c.api_key),
-        f"agent:{c.agent_id}",
+        dirs.agent_principal(c.agent_id),
         c.name,
         Role(c.role),
         c.agent_id,

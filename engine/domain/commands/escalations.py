@@ -39,7 +39,7 @@ class EscalationState:
 def acknowledge(
     c: AcknowledgeEscalation, s: EscalationState, meta: CommandMeta
 ) -> list[DomainEvent]:
-    return esc.acknowledge(s.escalation, meta, c.note)
+    return esc.acknowledge(s.escalation, meta, c.note, s.ticket.requester_id)
 
 
 def record_vendor_reference(
@@ -49,11 +49,11 @@ def record_vendor_reference(
 
 
 def resolve(c: ResolveEscalation, s: EscalationState, meta: CommandMeta) -> list[DomainEvent]:
-    return _ended(s, meta, esc.resolve(s.escalation, meta, c.note))
+    return _ended(s, meta, esc.resolve(s.escalation, meta, c.note, s.ticket.requester_id))
 
 
 def withdraw(c: WithdrawEscalation, s: EscalationState, meta: CommandMeta) -> list[DomainEvent]:
-    return _ended(s, meta, esc.withdraw(s.escalation, meta, c.reason))
+    return _ended(s, meta, esc.withdraw(s.escalation, meta, c.reason, s.ticket.requester_id))
 
 
 def _ended(s: EscalationState, meta: CommandMeta, events: list[DomainEvent]) -> list[DomainEvent]:

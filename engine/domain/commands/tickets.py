@@ -25,7 +25,7 @@ from engine.domain.commands.base import Command, TicketCommand
 from engine.domain.escalation import EscalationKind, TargetType
 from engine.domain.priority import Level, Priority, PriorityMatrix
 from engine.domain.ticket import Channel, Relation, WaitingOn
-from engine.domain.values import Name, QueueName, Reason, Text, Title
+from engine.domain.values import Name, PrincipalId, QueueName, Reason, Text, Title
 
 # --- the commands ----------------------------------------------------------------------
 
@@ -35,8 +35,10 @@ class OpenTicket(Command):
     ticket_id: UUID = Field(default_factory=uuid4)
     title: Title
     description: Text
-    requester_id: Name | None = Field(
-        default=None, description="who the ticket is for; requesters always file for themselves"
+    requester_id: PrincipalId | None = Field(
+        default=None,
+        description="who the ticket is for, by principal id (a UUID, or agent:UUID); "
+        "requesters always file for themselves",
     )
     requester_name: Name | None = None
     requester_email: EmailStr | None = None
@@ -175,7 +177,7 @@ def open_ticket(c: OpenTicket, rules: DeskRules, meta: CommandMeta) -> list[Doma
     )
     events = tk.open_ticket(opened, meta, rules.matrix)
     if c.queue is not None:
-        events += asg.assign_queue(asg.empty(c.ticket_id), meta, c.queue, "opened")
+        events += asg.assign_queue(asg.empty(c.ticket_id), meta, c.queue, "opened", requester)
     return events
 
 
@@ -200,7 +202,7 @@ def assign(c: Assign, s: TicketState, meta: CommandMeta) -> list[DomainEvent]:
     events: list[DomainEvent] = []
     target_queue = c.queue or a.queue
     if c.queue is not None:
-        events += asg.assign_queue(a, meta, c.queue, c.reason)
+        events += asg.assign_queue(a, meta, c.queue, c.reason, t.requester_id)
     if c.agent_id is None:
         if a.agent_id is not None and events:
             old = s.agents[a.agent_id]
@@ -224,6 +226,7 @@ def assign(c: Assign, s: TicketState, meta: CommandMeta) -> list[DomainEvent]:
         c.reason,
         c.override_capacity_reason,
         version_offset=len(events),
+        subject=t.requester_id,
     )
     if a.agent_id is not None:
         events += dirs.drop_ticket(s.agents[a.agent_id], make, t.id, "reassigned")
@@ -240,7 +243,9 @@ def accept(c: Accept, s: TicketState, meta: CommandMeta) -> list[DomainEvent]:
 
 def release(c: Release, s: TicketState, meta: CommandMeta) -> list[DomainEvent]:
     tk.require(s.ticket, s.assignee, "release")
-    return asg.release(s.assignment, meta, c.reason) + _drop(s, meta, "released")
+    return asg.release(s.assignment, meta, c.reason, s.ticket.requester_id) + _drop(
+        s, meta, "released"
+    )
 
 
 def start(c: Start, s: TicketState, meta: CommandMeta) -> list[DomainEvent]:
@@ -301,7 +306,16 @@ def escalate(c: Escalate, s: TicketState, meta: CommandMeta) -> list[DomainEvent
     t = s.ticket
     chosen, events = tk.escalated(t, s.assignee, meta, c.escalation_id, c.level)
     events += esc.raise_escalation(
-        meta, c.escalation_id, t.id, c.kind, c.target_type, c.target, c.reason, chosen, "manual"
+        meta,
+        c.escalation_id,
+        t.id,
+        c.kind,
+        c.target_type,
+        c.target,
+        c.reason,
+        chosen,
+        "manual",
+        t.requester_id,
     )
     return events
 
@@ -324,7 +338,7 @@ def _withdraw_escalations(
             state = tk.evolve(state, event)
     events: list[DomainEvent] = []
     for escalation_id, _level in s.ticket.open_escalations:
-        events += esc.withdraw(s.escalations[escalation_id], meta, why)
+        events += esc.withdraw(s.escalations[escalation_id], meta, why)  # engine's text
         closed = tk.escalation_closed(state, meta, escalation_id)
         state = tk.evolve(state, closed[0])
         events += closed

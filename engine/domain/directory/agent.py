@@ -11,8 +11,35 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, Kind, RuleViolationError
+from engine.domain.base import (
+    CommandMeta,
+    DomainEvent,
+    EventFactory,
+    Kind,
+    RuleViolationError,
+    subject_id_field,
+)
 from engine.domain.directory.roles import Role
+
+
+def agent_principal(agent_id: UUID) -> str:
+    """The principal id of an agent's API key, and the data subject of their personal
+    data (name, email, the reasons about them): opaque, made from the agent's random id."""
+    return f"agent:{agent_id}"
+
+
+def agent_of(principal_id: str) -> UUID | None:
+    """The agent whose principal (and data subject) ``principal_id`` is, if an agent's."""
+    prefix, _, rest = principal_id.partition(":")
+    if prefix != "agent" or not rest:
+        return None
+    try:
+        return UUID(rest)
+    except ValueError:
+        return None
+
+
+AGENT_SUBJECT = "the agent"
 
 
 class AgentEvent(DomainEvent):
@@ -21,19 +48,25 @@ class AgentEvent(DomainEvent):
 
 class AgentRegistered(AgentEvent):
     type_name = "AgentRegistered"
+    personal_fields = ("name", "email")
+    subject_field = "subject_id"
     name: str
     email: str | None = None
     role: Role
     queues: list[str]
     capacity: int
+    subject_id: str | None = subject_id_field(AGENT_SUBJECT)
 
 
 class AgentUpdated(AgentEvent):
     type_name = "AgentUpdated"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     queues: list[str]
     capacity: int
     active: bool
     reason: str | None = None
+    subject_id: str | None = subject_id_field(AGENT_SUBJECT)
 
 
 class AgentTookTicket(AgentEvent):
@@ -120,6 +153,7 @@ def register_agent(
             role=role,
             queues=sorted(set(queues)),
             capacity=capacity,
+            subject_id=agent_principal(agent_id),
         )
     ]
 
@@ -143,6 +177,7 @@ def update_agent(
             capacity=new_capacity,
             active=active if active is not None else agent.active,
             reason=reason,
+            subject_id=agent_principal(agent.id),
         )
     ]
 

@@ -13,6 +13,7 @@ from engine.domain.base import (
     NotFoundError,
     RuleViolationError,
     derived_id,
+    subject_id_field,
 )
 from engine.domain.directory.roles import Role
 
@@ -26,6 +27,8 @@ class CredentialIssued(DomainEvent):
 
     type_name = "CredentialIssued"
     aggregate_type = "Credential"
+    personal_fields = ("name",)
+    subject_field = "principal_id"
     principal_id: str
     name: str
     role: Role
@@ -35,7 +38,10 @@ class CredentialIssued(DomainEvent):
 class CredentialRevoked(DomainEvent):
     type_name = "CredentialRevoked"
     aggregate_type = "Credential"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     reason: str
+    subject_id: str | None = subject_id_field("the key holder's principal")
 
 
 class Credential(BaseModel):
@@ -95,7 +101,15 @@ def revoke_credential(
         raise NotFoundError("API key not found")
     if state.revoked:
         raise RuleViolationError(f"API key {state.id} is already revoked")
-    return [make.make(CredentialRevoked, state.id, state.version + 1, reason=reason)]
+    return [
+        make.make(
+            CredentialRevoked,
+            state.id,
+            state.version + 1,
+            reason=reason,
+            subject_id=state.principal_id,
+        )
+    ]
 
 
 KIND = Kind("Credential", evolve_credential)

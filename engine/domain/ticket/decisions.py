@@ -18,7 +18,10 @@ from engine.domain.ticket.state import Lifecycle, Ticket, require
 def _record(
     t: Ticket, meta: CommandMeta, event: type[ev.TicketEvent], **data: Any
 ) -> list[DomainEvent]:
-    """The ticket's next event, stamped with the command's metadata."""
+    """The ticket's next event, stamped with the command's metadata; its free text is
+    sealed under the ticket's requester (see ``requester_subject``)."""
+    if event.subject_field == "subject_id":
+        data.setdefault("subject_id", t.requester_id)
     return [EventFactory(meta).make(event, t.id, t.version + 1, **data)]
 
 
@@ -103,7 +106,6 @@ def comment(
         body=body,
         visibility=visibility,
         author_role=author_role,
-        subject_id=t.requester_id,
     )
 
 
@@ -210,7 +212,14 @@ def merge(
         )
     make = EventFactory(meta)
     return [
-        make.make(ev.TicketMerged, t.id, t.version + 1, into_ticket_id=target.id, reason=reason),
+        make.make(
+            ev.TicketMerged,
+            t.id,
+            t.version + 1,
+            into_ticket_id=target.id,
+            reason=reason,
+            subject_id=t.requester_id,
+        ),
         make.make(
             ev.TicketLinked,
             target.id,
@@ -229,9 +238,7 @@ def rate(
         raise RuleViolationError("a merged ticket is rated on the ticket it was merged into")
     if t.csat_score is not None:
         raise RuleViolationError("satisfaction has already been rated for this ticket")
-    return _record(
-        t, meta, ev.SatisfactionRated, score=score, comment=comment_text, subject_id=t.requester_id
-    )
+    return _record(t, meta, ev.SatisfactionRated, score=score, comment=comment_text)
 
 
 def escalated(

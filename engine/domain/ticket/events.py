@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from engine.domain.base import DomainEvent
+from engine.domain.base import DomainEvent, subject_id_field
 from engine.domain.priority import Level, Priority
 
 
@@ -63,11 +63,14 @@ class TicketOpened(TicketEvent):
 
 class TicketTriaged(TicketEvent):
     type_name = "TicketTriaged"
+    personal_fields = ("override_reason",)
+    subject_field = "subject_id"
     impact: Level
     urgency: Level
     matrix_priority: Priority
     priority: Priority
     override_reason: str | None = None
+    subject_id: str | None = subject_id_field()
 
 
 class TicketCommented(TicketEvent):
@@ -78,7 +81,7 @@ class TicketCommented(TicketEvent):
     body: str
     visibility: Visibility
     author_role: str
-    subject_id: str | None = Field(default=None, description="the ticket's requester")
+    subject_id: str | None = subject_id_field()
 
 
 class TicketWorkStarted(TicketEvent):
@@ -87,34 +90,52 @@ class TicketWorkStarted(TicketEvent):
 
 class TicketPended(TicketEvent):
     type_name = "TicketPended"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     reason: str
     waiting_on: WaitingOn
+    subject_id: str | None = subject_id_field()
 
 
 class TicketResumed(TicketEvent):
     type_name = "TicketResumed"
+    personal_fields = ("note",)
+    subject_field = "subject_id"
     note: str | None = None
+    subject_id: str | None = subject_id_field()
 
 
 class TicketResolved(TicketEvent):
     type_name = "TicketResolved"
+    personal_fields = ("note",)
+    subject_field = "subject_id"
     resolution_code: str
     note: str
+    subject_id: str | None = subject_id_field()
 
 
 class TicketReopened(TicketEvent):
     type_name = "TicketReopened"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     reason: str
+    subject_id: str | None = subject_id_field()
 
 
 class TicketClosed(TicketEvent):
     type_name = "TicketClosed"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     reason: str | None = None
+    subject_id: str | None = subject_id_field()
 
 
 class TicketCancelled(TicketEvent):
     type_name = "TicketCancelled"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     reason: str
+    subject_id: str | None = subject_id_field()
 
 
 class TicketLinked(TicketEvent):
@@ -125,8 +146,11 @@ class TicketLinked(TicketEvent):
 
 class TicketMerged(TicketEvent):
     type_name = "TicketMerged"
+    personal_fields = ("reason",)
+    subject_field = "subject_id"
     into_ticket_id: UUID
     reason: str | None = None
+    subject_id: str | None = subject_id_field()
 
 
 class SatisfactionRated(TicketEvent):
@@ -135,7 +159,7 @@ class SatisfactionRated(TicketEvent):
     subject_field = "subject_id"
     score: int = Field(ge=1, le=5)
     comment: str | None = None
-    subject_id: str | None = Field(default=None, description="the ticket's requester")
+    subject_id: str | None = subject_id_field()
 
 
 class TicketEscalated(TicketEvent):

@@ -23,7 +23,9 @@ from typing import Any, ClassVar
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from engine.domain.directory import agent_of
 from engine.integrity.keystore import KeyStore
+from engine.integrity.personal import decrypt_value, is_encrypted
 from engine.projections.kit.cache import RowCache
 from engine.projections.kit.records import EventRecord, from_domain_event
 from engine.projections.kit.store import UPSTREAM, ViewSchema, ViewStore, ViewStoreError
@@ -135,6 +137,11 @@ class ViewProjection(Projection[ViewStore], ABC):
     def committed(self) -> None:
         """Called after each committed batch (outside its transaction)."""
 
+    def unsealed(self, field: str, value: Any) -> Any:
+        """A personal field a view keeps, in clear (``[erased]`` once its subject's key
+        is gone); a view that keeps one blanks it on ``SubjectErased`` as well."""
+        return decrypt_value(self.keys, field, value) if is_encrypted(value) else value
+
     @property
     def position(self) -> int:
         """The view's committed position (0 before the first event)."""
@@ -172,3 +179,9 @@ class ViewProjection(Projection[ViewStore], ABC):
         finally:
             self._cur = None
         self.committed()
+
+
+def agent_key(subject_id: str) -> str | None:
+    """The view key (agent id text) of the agent whose data subject ``subject_id`` is."""
+    agent = agent_of(subject_id)
+    return None if agent is None else str(agent)

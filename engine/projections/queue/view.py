@@ -22,9 +22,9 @@ from typing import Any
 
 from engine.domain import sla
 from engine.domain.base import EVENT_TYPES
-from engine.integrity.personal import ERASED, decrypt_value, is_encrypted
+from engine.integrity.personal import ERASED
 from engine.projections.kit.cache import Row, RowCache
-from engine.projections.kit.projection import Handler, ViewProjection
+from engine.projections.kit.projection import Handler, ViewProjection, agent_key
 from engine.projections.kit.records import EventRecord, to_us
 from engine.projections.kit.store import ViewSchema
 from engine.stores.envelope import from_envelope
@@ -215,19 +215,15 @@ class QueueProjection(ViewProjection):
         row["updated_us"] = r["at"]
         return row
 
-    def _personal(self, field: str, value: Any) -> Any:
-        """A personal field in clear (``[erased]`` once its subject's key is gone)."""
-        return decrypt_value(self.keys, field, value) if is_encrypted(value) else value
-
     def _opened(self, r: EventRecord) -> None:
         d = r["data"]
         row = self._ticket(r)
-        title = self._personal("title", d["title"])
+        title = self.unsealed("title", d["title"])
         row.update(
             title=title,
             title_fold=title.casefold(),
             requester_id=d["requester_id"],
-            requester_name=self._personal("requester_name", d.get("requester_name")),
+            requester_name=self.unsealed("requester_name", d.get("requester_name")),
             channel=d["channel"],
             category=d["category"],
             impact=d["impact"],
@@ -346,6 +342,13 @@ class QueueProjection(ViewProjection):
                 row["title"] = row["title_fold"] = ERASED
                 if row["requester_name"] is not None:
                     row["requester_name"] = ERASED
+        agent = agent_key(subject)
+        if agent is not None:
+            found_agent = self.agents.edit(self.cur, agent)
+            if found_agent is not None:
+                found_agent["name"] = ERASED
+                if found_agent["email"] is not None:
+                    found_agent["email"] = ERASED
         self._erasures += 1
 
     def committed(self) -> None:
@@ -370,7 +373,12 @@ class QueueProjection(ViewProjection):
                 self.cur, {**dict.fromkeys(AGENT_COLUMNS), "agent_id": r["aggregate_id"]}
             )
         if r["type"] == "AgentRegistered":
-            row.update(name=d["name"], email=d.get("email"), role=d["role"], agent_active=1)
+            row.update(
+                name=self.unsealed("name", d["name"]),
+                email=self.unsealed("email", d.get("email")),
+                role=d["role"],
+                agent_active=1,
+            )
         else:
             row["agent_active"] = 1 if d["active"] else 0
         row["capacity"], row["queues"] = d["capacity"], json.dumps(list(d["queues"]))

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from engine.integrity.personal import ERASED
 from engine.projections.kit.cache import Row, RowCache
-from engine.projections.kit.projection import Handler, ViewProjection
+from engine.projections.kit.projection import Handler, ViewProjection, agent_key
 from engine.projections.kit.records import EventRecord
 from engine.projections.kit.store import ViewSchema
 
@@ -109,6 +110,7 @@ class ReportProjection(ViewProjection):
             self.tickets, self.resolutions, self.ratings, self.spans, self.sla_outcomes,
             self.agents,
         )  # fmt: skip
+        self._erasures = 0
         if self.view.created:
             self.tickets.track_all_keys()
             self.agents.track_all_keys()
@@ -131,6 +133,7 @@ class ReportProjection(ViewProjection):
             "Reassigned": self._assigned,
             "AssignmentReleased": self._released,
             "AgentRegistered": self._agent,
+            "SubjectErased": self._subject_erased,
             **dict.fromkeys(SLA_OUTCOMES, self._sla_outcome),
         }
 
@@ -287,4 +290,18 @@ class ReportProjection(ViewProjection):
         row["agent_id"] = row["assigned_us"] = None
 
     def _agent(self, r: EventRecord) -> None:
-        self.agents.add(self.cur, {"agent_id": r["aggregate_id"], "name": r["data"]["name"]})
+        name = self.unsealed("name", r["data"]["name"])
+        self.agents.add(self.cur, {"agent_id": r["aggregate_id"], "name": name})
+
+    def _subject_erased(self, r: EventRecord) -> None:
+        """An erased agent's name reads as erased here too (see the queue view)."""
+        agent = agent_key(r["data"]["subject_id"])
+        row = self.agents.edit(self.cur, agent) if agent is not None else None
+        if row is not None:
+            row["name"] = ERASED
+            self._erasures += 1
+
+    def committed(self) -> None:
+        if self._erasures:
+            self._erasures = 0
+            self.view.scrub()  # no copy of the old name stays in the write-ahead log
