@@ -15,6 +15,7 @@ cannot be applied again: the rows held since the last write are gone with the ca
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from engine.domain.directory import agent_of
+from engine.integrity.jsonbytes import compact_json
 from engine.integrity.keystore import KeyStore
 from engine.integrity.personal import decrypt_value, is_encrypted
 from engine.projections.kit.cache import RowCache
@@ -137,10 +139,12 @@ class ViewProjection(Projection[ViewStore], ABC):
     def committed(self) -> None:
         """Called after each committed batch (outside its transaction)."""
 
-    def unsealed(self, field: str, value: Any) -> Any:
-        """A personal field a view keeps, in clear (``[erased]`` once its subject's key
-        is gone); a view that keeps one blanks it on ``SubjectErased`` as well."""
-        return decrypt_value(self.keys, field, value) if is_encrypted(value) else value
+    @staticmethod
+    def kept(value: Any) -> Any:
+        """A personal field as a view keeps it on disk: sealed, as the log holds it (its
+        JSON text; ``opened`` reads it), so no view file holds personal data in clear. A
+        view that keeps one also blanks it on ``SubjectErased``."""
+        return compact_json(value).decode() if is_encrypted(value) else value
 
     @property
     def position(self) -> int:
@@ -185,3 +189,16 @@ def agent_key(subject_id: str) -> str | None:
     """The view key (agent id text) of the agent whose data subject ``subject_id`` is."""
     agent = agent_of(subject_id)
     return None if agent is None else str(agent)
+
+
+def opened(keys: KeyStore | None, field: str, value: Any) -> Any:
+    """A personal field a view kept (``ViewProjection.kept``), in clear for a reader:
+    ``[erased]`` once its subject's key is gone; other values as they are."""
+    if isinstance(value, str) and value.startswith(_SEALED_TEXT):
+        sealed = json.loads(value)
+        if is_encrypted(sealed):
+            return decrypt_value(keys, field, sealed)
+    return value
+
+
+_SEALED_TEXT = '{"$enc":'

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
+from engine.integrity.keystore import KeyStore
 from engine.projections.kit.cursor import decode_cursor, encode_cursor
 from engine.projections.kit.store import tracked_position
 
@@ -23,6 +24,8 @@ class ViewQueries(ABC):
 
     upstream: str
     """The application name under which the views track the log's positions."""
+    keys: KeyStore | None
+    """Opens the personal fields the views keep sealed (None: they read as erased)."""
 
     @abstractmethod
     def _read(self, name: str, query: Callable[[sqlite3.Connection], T]) -> T:
@@ -111,3 +114,37 @@ def page(
         return rows, None
     rows = rows[:limit]
     return rows, encode_cursor(keyset.kind, [rows[-1][i] for i in keyset.key])
+
+
+SCAN_CHUNK = 500
+"""Rows read at a time by ``filtered_page``."""
+
+
+def filtered_page(
+    conn: sqlite3.Connection,
+    select: str,
+    where: Where,
+    keyset: Keyset,
+    keep: Callable[[Row], bool],
+    *,
+    limit: int,
+    maximum: int,
+    cursor: str | None,
+) -> tuple[list[Row], str | None]:
+    """``page``, keeping only the rows ``keep`` accepts: a filter SQL cannot apply (a
+    match in a field kept sealed, once opened). Reads the order in chunks until the page
+    is full; the next cursor follows the page's last kept row (None: no more kept)."""
+    limit = check_limit(limit, maximum)
+    kept: list[Row] = []
+    while True:
+        rows, next_cursor = page(
+            conn, select, where, keyset, limit=SCAN_CHUNK, maximum=SCAN_CHUNK, cursor=cursor
+        )
+        for row in rows:
+            if keep(row):
+                if len(kept) == limit:  # one more kept row: there is a next page
+                    return kept, encode_cursor(keyset.kind, [kept[-1][i] for i in keyset.key])
+                kept.append(row)
+        if next_cursor is None:
+            return kept, None
+        cursor = next_cursor

@@ -9,8 +9,17 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from engine.integrity.keystore import KeyStore
 from engine.projections.kit.models import AgentWorkload, QueueSummary, QueueTicket
-from engine.projections.kit.queries import Keyset, ViewQueries, Where, id_text, page
+from engine.projections.kit.projection import opened
+from engine.projections.kit.queries import (
+    Keyset,
+    ViewQueries,
+    Where,
+    filtered_page,
+    id_text,
+    page,
+)
 from engine.projections.kit.records import from_us, to_us
 from engine.projections.queue.view import ORDER_COLUMNS
 
@@ -37,11 +46,13 @@ def _opt_time(value: int | None) -> datetime | None:
     return None if value is None else from_us(value)
 
 
-def _ticket(r: tuple[Any, ...]) -> QueueTicket:
+def _ticket(r: tuple[Any, ...], keys: KeyStore | None) -> QueueTicket:
     return QueueTicket(
-        ticket_id=r[0], title=r[1], requester_id=r[2], requester_name=r[3], channel=r[4],
+        ticket_id=r[0], title=opened(keys, "title", r[1]), requester_id=r[2],
+        requester_name=opened(keys, "requester_name", r[3]), channel=r[4],
         category=r[5], impact=r[6], urgency=r[7], priority=r[8], status=r[9], queue=r[10],
-        assignee_id=r[11], assignee_name=r[12], accepted=bool(r[13]), escalation_level=r[14],
+        assignee_id=r[11], assignee_name=opened(keys, "name", r[12]), accepted=bool(r[13]),
+        escalation_level=r[14],
         escalated=bool(r[15]), sla_due_at=_opt_time(r[16]), sla_breached=bool(r[17]),
         opened_at=from_us(r[18]), updated_at=from_us(r[19]), resolved_at=_opt_time(r[20]),
         closed_at=_opt_time(r[21]), sla_status=r[25], sla_at_risk=bool(r[26]),
@@ -84,11 +95,14 @@ class QueueQueries(ViewQueries):
         if escalated is not None:
             where.add("t.escalated = ?", 1 if escalated else 0)
         where.given("t.sla_status = ?", sla)
-        return self._read("queue", lambda conn: _page(conn, where, QUEUE_ORDER, limit, cursor))
+        keys = self.keys
+        return self._read(
+            "queue", lambda conn: _page(conn, where, QUEUE_ORDER, limit, cursor, keys)
+        )
 
     def agent_workload(self, agent_id: UUID | str) -> AgentWorkload | None:
         agent = id_text(agent_id)
-        return self._read("queue", lambda conn: _workload(conn, agent))
+        return self._read("queue", lambda conn: _workload(conn, agent, self.keys))
 
     def search_tickets(
         self,
@@ -109,31 +123,54 @@ class QueueQueries(ViewQueries):
         where.given("t.status = ?", status)
         where.given("t.queue = ?", queue)
         where.given("t.priority = ?", priority)
-        if text:
-            where.add("instr(t.title_fold, ?) > 0", text.casefold())
         where.given("t.opened_us >= ?", None if created_from is None else to_us(created_from))
         where.given("t.opened_us < ?", None if created_to is None else to_us(created_to))
-        return self._read("queue", lambda conn: _page(conn, where, NEWEST_FIRST, limit, cursor))
+        keys = self.keys
+        if not text:
+            return self._read(
+                "queue", lambda conn: _page(conn, where, NEWEST_FIRST, limit, cursor, keys)
+            )
+        # Titles are kept sealed: matched once opened, in the order's chunks.
+        needle = text.casefold()
+
+        def matches(row: tuple[Any, ...]) -> bool:
+            return needle in str(opened(keys, "title", row[1])).casefold()
+
+        def found(conn: sqlite3.Connection) -> tuple[list[QueueTicket], str | None]:
+            rows, next_cursor = filtered_page(
+                conn, _SELECT, where, NEWEST_FIRST, matches,
+                limit=limit, maximum=MAX_LIMIT, cursor=cursor,
+            )  # fmt: skip
+            return [_ticket(r, keys) for r in rows], next_cursor
+
+        return self._read("queue", found)
 
     def ticket(self, ticket_id: UUID | str) -> QueueTicket | None:
         key = id_text(ticket_id)
-        return self._read("queue", lambda conn: _ticket_by_id(conn, key))
+        return self._read("queue", lambda conn: _ticket_by_id(conn, key, self.keys))
 
 
 def _page(
-    conn: sqlite3.Connection, where: Where, keyset: Keyset, limit: int, cursor: str | None
+    conn: sqlite3.Connection,
+    where: Where,
+    keyset: Keyset,
+    limit: int,
+    cursor: str | None,
+    keys: KeyStore | None,
 ) -> tuple[list[QueueTicket], str | None]:
     rows, next_cursor = page(
         conn, _SELECT, where, keyset, limit=limit, maximum=MAX_LIMIT, cursor=cursor
     )
-    return [_ticket(r) for r in rows], next_cursor
+    return [_ticket(r, keys) for r in rows], next_cursor
 
 
-def _ticket_by_id(conn: sqlite3.Connection, ticket_id: str) -> QueueTicket | None:
+def _ticket_by_id(
+    conn: sqlite3.Connection, ticket_id: str, keys: KeyStore | None
+) -> QueueTicket | None:
     row = conn.execute(
         f"{_SELECT} WHERE t.ticket_id = ? AND t.lifecycle IS NOT NULL", (ticket_id,)
     ).fetchone()
-    return None if row is None else _ticket(row)
+    return None if row is None else _ticket(row, keys)
 
 
 def _queues(conn: sqlite3.Connection) -> list[QueueSummary]:
@@ -166,7 +203,9 @@ def _queues(conn: sqlite3.Connection) -> list[QueueSummary]:
     return out
 
 
-def _workload(conn: sqlite3.Connection, agent_id: str) -> AgentWorkload | None:
+def _workload(
+    conn: sqlite3.Connection, agent_id: str, keys: KeyStore | None
+) -> AgentWorkload | None:
     agent = conn.execute(
         "SELECT name, capacity, agent_active, queues FROM agents WHERE agent_id = ?", (agent_id,)
     ).fetchone()
@@ -179,11 +218,11 @@ def _workload(conn: sqlite3.Connection, agent_id: str) -> AgentWorkload | None:
     load = conn.execute(
         "SELECT count(*) FROM tickets WHERE assignee_id = ? AND active = 1", (agent_id,)
     ).fetchone()[0]
-    tickets = [_ticket(r) for r in rows]
+    tickets = [_ticket(r, keys) for r in rows]
     name, capacity, active, queue_names = agent if agent is not None else (None, None, 1, "[]")
     return AgentWorkload(
         agent_id=agent_id,
-        name=name,
+        name=opened(keys, "name", name),
         capacity=capacity,
         agent_active=bool(active),
         queues=json.loads(queue_names or "[]"),

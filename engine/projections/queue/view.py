@@ -35,7 +35,7 @@ UNRANKED = 9
 NO_DUE = 1 << 62  # sorts after every real due time (microseconds since the epoch)
 
 TICKET_COLUMNS = (
-    "ticket_id", "seq", "title", "title_fold", "requester_id", "requester_name", "channel",
+    "ticket_id", "seq", "title", "requester_id", "requester_name", "channel",
     "category", "impact", "urgency", "priority", "priority_rank", "lifecycle", "status",
     "active", "queue", "assignee_id", "accepted", "escalation_level", "escalated",
     "sla_due_us", "sla_breached", "breach_rank", "due_key", "opened_us", "updated_us",
@@ -54,11 +54,11 @@ COUNT_KEY = ("queue", "status", "priority", "unassigned", "escalated")
 
 SCHEMA = ViewSchema(
     name="queue",
-    version=3,
+    version=4,  # 4: personal fields kept sealed
     tables=(
         """CREATE TABLE tickets (
             seq INTEGER PRIMARY KEY, ticket_id TEXT NOT NULL,
-            title TEXT, title_fold TEXT, requester_id TEXT,
+            title TEXT, requester_id TEXT,
             requester_name TEXT, channel TEXT, category TEXT, impact TEXT, urgency TEXT,
             priority TEXT, priority_rank INTEGER NOT NULL, lifecycle TEXT, status TEXT,
             active INTEGER NOT NULL, queue TEXT, assignee_id TEXT, accepted INTEGER NOT NULL,
@@ -93,7 +93,7 @@ SCHEMA = ViewSchema(
 
 
 _BLANK: Row = {
-    "ticket_id": None, "seq": None, "title": None, "title_fold": None, "requester_id": None,
+    "ticket_id": None, "seq": None, "title": None, "requester_id": None,
     "requester_name": None, "channel": None, "category": None, "impact": None,
     "urgency": None, "priority": None, "priority_rank": UNRANKED, "lifecycle": None,
     "status": None, "active": 0, "queue": None, "assignee_id": None, "accepted": 0,
@@ -218,12 +218,10 @@ class QueueProjection(ViewProjection):
     def _opened(self, r: EventRecord) -> None:
         d = r["data"]
         row = self._ticket(r)
-        title = self.unsealed("title", d["title"])
         row.update(
-            title=title,
-            title_fold=title.casefold(),
+            title=self.kept(d["title"]),
             requester_id=d["requester_id"],
-            requester_name=self.unsealed("requester_name", d.get("requester_name")),
+            requester_name=self.kept(d.get("requester_name")),
             channel=d["channel"],
             category=d["category"],
             impact=d["impact"],
@@ -339,7 +337,7 @@ class QueueProjection(ViewProjection):
         for ticket_id in ids:
             row = self.tickets.edit(self.cur, ticket_id)
             if row is not None and row["requester_id"] == subject:
-                row["title"] = row["title_fold"] = ERASED
+                row["title"] = ERASED
                 if row["requester_name"] is not None:
                     row["requester_name"] = ERASED
         agent = agent_key(subject)
@@ -374,8 +372,8 @@ class QueueProjection(ViewProjection):
             )
         if r["type"] == "AgentRegistered":
             row.update(
-                name=self.unsealed("name", d["name"]),
-                email=self.unsealed("email", d.get("email")),
+                name=self.kept(d["name"]),
+                email=self.kept(d.get("email")),
                 role=d["role"],
                 agent_active=1,
             )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from engine.integrity.keystore import KeyStore
 from engine.projections.kit.models import (
     AgentReport,
     AgentReportRow,
@@ -23,6 +24,7 @@ from engine.projections.kit.models import (
     SlaCompliance,
     TargetCompliance,
 )
+from engine.projections.kit.projection import opened as open_kept
 from engine.projections.kit.queries import ViewQueries
 from engine.projections.kit.records import to_us
 
@@ -68,7 +70,7 @@ class ReportQueries(ViewQueries):
             lambda conn: AgentReport(
                 from_=from_,
                 to=to,
-                agents=agent_rows(conn, f, t),
+                agents=agent_rows(conn, f, t, self.keys),
                 position=self._tracked(conn),
             ),
         )
@@ -220,7 +222,9 @@ def backlog(conn: sqlite3.Connection, t: int, queue: str | None) -> BacklogByAge
     return BacklogByAge(**counts, total=len(ages))
 
 
-def agent_rows(conn: sqlite3.Connection, f: int, t: int) -> list[AgentReportRow]:
+def agent_rows(
+    conn: sqlite3.Connection, f: int, t: int, keys: KeyStore | None = None
+) -> list[AgentReportRow]:
     handle: dict[str, dict[str, int]] = defaultdict(dict)
     reopened: dict[str, set[str]] = defaultdict(set)
     rows = conn.execute(
@@ -242,7 +246,10 @@ def agent_rows(conn: sqlite3.Connection, f: int, t: int) -> list[AgentReportRow]
         )
     }
     sla = sla_by_agent(conn, f, t)
-    names: dict[str, str | None] = dict(conn.execute("SELECT agent_id, name FROM agents"))
+    names: dict[str, str | None] = {
+        agent_id: open_kept(keys, "name", name)
+        for agent_id, name in conn.execute("SELECT agent_id, name FROM agents")
+    }
     for agent_id in (*handle, *ratings, *sla):
         names.setdefault(agent_id, None)
     out = []

@@ -48,7 +48,7 @@ SLA_OUTCOMES = {
 
 SCHEMA = ViewSchema(
     name="reports",
-    version=2,
+    version=3,  # 3: agents' names kept sealed
     tables=(
         """CREATE TABLE tickets (
             seq INTEGER PRIMARY KEY, ticket_id TEXT NOT NULL, opened_us INTEGER,
@@ -290,7 +290,7 @@ class ReportProjection(ViewProjection):
         row["agent_id"] = row["assigned_us"] = None
 
     def _agent(self, r: EventRecord) -> None:
-        name = self.unsealed("name", r["data"]["name"])
+        name = self.kept(r["data"]["name"])
         self.agents.add(self.cur, {"agent_id": r["aggregate_id"], "name": name})
 
     def _subject_erased(self, r: EventRecord) -> None:
