@@ -211,7 +211,10 @@ def _erased(state: Ticket, erased: set[str]) -> Ticket:
     """The ticket as read once its requester's key is destroyed."""
     if state.requester_id not in erased:
         return state
-    fields = ("title", "description", "requester_name", "requester_email", "csat_comment")
+    fields = (
+        "title", "description", "requester_name", "requester_email", "csat_comment",
+        "priority_override_reason", "resolution_note", "pending_reason", "cancel_reason",
+    )  # fmt: skip
     update = {f: ERASED for f in fields if getattr(state, f) is not None}
     return state.model_copy(update=update)
 
