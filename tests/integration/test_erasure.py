@@ -309,4 +309,15 @@ def a_day_erased(runtime: Runtime) -> list[str]:
         assert after["/events"].startswith(before["/events"])
         assert sealed_fields(after["/events"]) == declared
         assert files_holding(data_dir, m.all) == {}
+
+        # New personal data of an erased subject is refused (nothing recorded); the
+        # same command without any goes through.
+        count = len(after["/events"].splitlines())
+        four = f"/tickets/{day['tickets'][3]}"
+        admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        refused = client.post(f"{four}/cancel", json={"reason": "not needed"}, headers=admin)
+        assert refused.status_code == 409, refused.text
+        assert "erased" in refused.json()["detail"]
+        assert len(desk.get("/events", limit=10000).splitlines()) == count
+        desk.send(f"/agents/{day['agent_ids'][1]}", {"capacity": 2})
     return m.all
