@@ -202,3 +202,30 @@ def opened(keys: KeyStore | None, field: str, value: Any) -> Any:
 
 
 _SEALED_TEXT = '{"$enc":'
+
+
+class QueryKeys(KeyStore):
+    """The key store as one query reads it: each subject's key looked up once (a page
+    or a search opens many fields of the same few subjects). Read only."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+        self._found: dict[str, bytes | None] = {}
+
+    def key_for(self, subject_id: str) -> bytes | None:
+        if subject_id not in self._found:
+            self._found[subject_id] = self._keys.key_for(subject_id)
+        return self._found[subject_id]
+
+    def get_or_create(self, subject_id: str) -> bytes:
+        raise TypeError("a query does not create keys")
+
+    def destroy(self, subject_id: str) -> bool:
+        raise TypeError("a query does not destroy keys")
+
+    def is_erased(self, subject_id: str) -> bool:
+        return self._keys.is_erased(subject_id)
+
+
+def query_keys(keys: KeyStore | None) -> KeyStore | None:
+    return None if keys is None else QueryKeys(keys)

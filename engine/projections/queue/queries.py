@@ -11,7 +11,7 @@ from uuid import UUID
 
 from engine.integrity.keystore import KeyStore
 from engine.projections.kit.models import AgentWorkload, QueueSummary, QueueTicket
-from engine.projections.kit.projection import opened
+from engine.projections.kit.projection import opened, query_keys
 from engine.projections.kit.queries import (
     Keyset,
     ViewQueries,
@@ -95,14 +95,14 @@ class QueueQueries(ViewQueries):
         if escalated is not None:
             where.add("t.escalated = ?", 1 if escalated else 0)
         where.given("t.sla_status = ?", sla)
-        keys = self.keys
+        keys = query_keys(self.keys)
         return self._read(
             "queue", lambda conn: _page(conn, where, QUEUE_ORDER, limit, cursor, keys)
         )
 
     def agent_workload(self, agent_id: UUID | str) -> AgentWorkload | None:
         agent = id_text(agent_id)
-        return self._read("queue", lambda conn: _workload(conn, agent, self.keys))
+        return self._read("queue", lambda conn: _workload(conn, agent, query_keys(self.keys)))
 
     def search_tickets(
         self,
@@ -125,7 +125,7 @@ class QueueQueries(ViewQueries):
         where.given("t.priority = ?", priority)
         where.given("t.opened_us >= ?", None if created_from is None else to_us(created_from))
         where.given("t.opened_us < ?", None if created_to is None else to_us(created_to))
-        keys = self.keys
+        keys = query_keys(self.keys)
         if not text:
             return self._read(
                 "queue", lambda conn: _page(conn, where, NEWEST_FIRST, limit, cursor, keys)
@@ -147,7 +147,7 @@ class QueueQueries(ViewQueries):
 
     def ticket(self, ticket_id: UUID | str) -> QueueTicket | None:
         key = id_text(ticket_id)
-        return self._read("queue", lambda conn: _ticket_by_id(conn, key, self.keys))
+        return self._read("queue", lambda conn: _ticket_by_id(conn, key, query_keys(self.keys)))
 
 
 def _page(

@@ -25,6 +25,7 @@ from engine.projections.kit.models import (
     TargetCompliance,
 )
 from engine.projections.kit.projection import opened as open_kept
+from engine.projections.kit.projection import query_keys
 from engine.projections.kit.queries import ViewQueries
 from engine.projections.kit.records import to_us
 
@@ -70,7 +71,7 @@ class ReportQueries(ViewQueries):
             lambda conn: AgentReport(
                 from_=from_,
                 to=to,
-                agents=agent_rows(conn, f, t, self.keys),
+                agents=agent_rows(conn, f, t, query_keys(self.keys)),
                 position=self._tracked(conn),
             ),
         )
