@@ -211,50 +211,56 @@ def _see(everyone: str = "", staff: str = "", oversight: str = "") -> dict[str, 
 
 
 _SLA_ID = "ticket_id source_version"
+# ``subject_id``: whose key seals an event's personal fields (the ticket's requester, or
+# the agent); as readable as the requester's or the agent's id elsewhere.
 VISIBILITY: dict[str, dict[str, frozenset[Role]]] = {
     # Ticket: what the requester said and was told; staff's reasons stay with staff.
     "TicketOpened": _see(
         "title description requester_id requester_name requester_email channel category "
         "impact urgency"
     ),
-    "TicketTriaged": _see("impact urgency matrix_priority priority", staff="override_reason"),
+    "TicketTriaged": _see(
+        "impact urgency matrix_priority priority subject_id", staff="override_reason"
+    ),
     # Internal notes are not shown to requesters at all (``event_shown``).
     "TicketCommented": _see("comment_id body visibility author_role subject_id"),
     "TicketWorkStarted": {},
-    "TicketPended": _see("reason waiting_on"),
-    "TicketResumed": _see("note"),
-    "TicketResolved": _see("resolution_code note"),
-    "TicketReopened": _see("reason"),
-    "TicketClosed": _see("reason"),
-    "TicketCancelled": _see("reason"),
+    "TicketPended": _see("reason waiting_on subject_id"),
+    "TicketResumed": _see("note subject_id"),
+    "TicketResolved": _see("resolution_code note subject_id"),
+    "TicketReopened": _see("reason subject_id"),
+    "TicketClosed": _see("reason subject_id"),
+    "TicketCancelled": _see("reason subject_id"),
     "TicketLinked": _see("relation other_ticket_id"),
-    "TicketMerged": _see("into_ticket_id reason"),
+    "TicketMerged": _see("into_ticket_id reason subject_id"),
     "SatisfactionRated": _see("score comment subject_id"),
     "TicketEscalated": _see("escalation_id level escalation_level"),
     "TicketEscalationClosed": _see("escalation_id escalation_level"),
     # Assignment: who has the ticket; not why, nor anyone's load and capacity.
-    "AssignedToQueue": _see("ticket_id queue previous_queue", staff="reason"),
+    "AssignedToQueue": _see("ticket_id queue previous_queue subject_id", staff="reason"),
     "AssignedToAgent": _see(
-        "ticket_id agent_id queue",
+        "ticket_id agent_id queue subject_id",
         staff="policy agent_load agent_capacity capacity_override_reason",
     ),
     "Reassigned": _see(
-        "ticket_id from_agent_id agent_id queue",
+        "ticket_id from_agent_id agent_id queue subject_id",
         staff="reason agent_load agent_capacity capacity_override_reason",
     ),
     "AssignmentAccepted": _see("ticket_id agent_id"),
-    "AssignmentReleased": _see("ticket_id agent_id", staff="reason"),
+    "AssignmentReleased": _see("ticket_id agent_id subject_id", staff="reason"),
     "RoutingDecided": _see(
         "ticket_id queue agent_id",
         staff="policy policy_version candidates tie_break explanation",
     ),
     "RoutingDeferred": _see("ticket_id queue", staff="policy policy_version candidates reason"),
     # Escalation: that the ticket is escalated, and how far; not to whom or why.
-    "EscalationRaised": _see("ticket_id kind level", staff="target_type target reason trigger"),
-    "EscalationAcknowledged": _see("ticket_id", staff="note"),
+    "EscalationRaised": _see(
+        "ticket_id kind level subject_id", staff="target_type target reason trigger"
+    ),
+    "EscalationAcknowledged": _see("ticket_id subject_id", staff="note"),
     "VendorReferenceRecorded": _see("ticket_id", staff="vendor reference"),
-    "EscalationResolved": _see("ticket_id", staff="note"),
-    "EscalationWithdrawn": _see("ticket_id", staff="reason"),
+    "EscalationResolved": _see("ticket_id subject_id", staff="note"),
+    "EscalationWithdrawn": _see("ticket_id subject_id", staff="reason"),
     # SLA clock: a requester sees their ticket's targets and due times.
     "SlaClockStarted": _see(
         f"{_SLA_ID} term priority policy_version calendar calendar_version "
@@ -269,10 +275,10 @@ VISIBILITY: dict[str, dict[str, frozenset[Role]]] = {
     "SlaAtRisk": _see("ticket_id target term priority at_risk_at due_at share"),
     "SlaBreached": _see("ticket_id target term priority due_at"),
     # Agents: their name is on the tickets they work; their directory entry is staff's.
-    "AgentRegistered": _see("name", staff="role queues capacity", oversight="email"),
-    "AgentUpdated": _see(staff="queues capacity active", oversight="reason"),
-    "AgentAvailabilitySet": _see(staff="status reason"),
-    "AgentScheduleSet": _see(staff="schedule reason"),
+    "AgentRegistered": _see("name", staff="role queues capacity subject_id", oversight="email"),
+    "AgentUpdated": _see(staff="queues capacity active subject_id", oversight="reason"),
+    "AgentAvailabilitySet": _see(staff="status reason subject_id"),
+    "AgentScheduleSet": _see(staff="schedule reason subject_id"),
     "AgentTookTicket": _see(staff="ticket_id"),
     "AgentDroppedTicket": _see(staff="ticket_id why"),
     "QueueCreated": _see("name", staff="description"),
@@ -283,7 +289,7 @@ VISIBILITY: dict[str, dict[str, frozenset[Role]]] = {
     "SlaPolicySet": _see(oversight="targets at_risk_share reason"),
     "SlaCalendarSet": _see(oversight="calendar reason"),
     "CredentialIssued": _see(oversight="principal_id name role agent_id"),
-    "CredentialRevoked": _see(oversight="reason"),
+    "CredentialRevoked": _see(oversight="reason subject_id"),
     "SubjectErased": _see(oversight="subject_id legal_basis"),
     "SystemBootstrapped": _see(oversight="admin_principal_id"),
     "CommandProcessed": _see(oversight="key method path request_hash status_code response"),

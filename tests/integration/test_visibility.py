@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi import FastAPI
@@ -67,6 +68,13 @@ ENGINE_WRITTEN = {
     ("CheckpointRecorded", "signature"),
     ("SystemBootstrapped", "admin_principal_id"),
     ("CredentialIssued", "principal_id"),
+    # Principal ids are opaque ids the engine makes (or a UUID an admin gives), no text.
+    ("SubjectErased", "subject_id"),
+    ("CredentialRevoked", "subject_id"),
+    ("AgentRegistered", "subject_id"),
+    ("AgentUpdated", "subject_id"),
+    ("AgentAvailabilitySet", "subject_id"),
+    ("AgentScheduleSet", "subject_id"),
     ("CredentialIssued", "role"),
     ("AgentRegistered", "role"),
 }
@@ -172,7 +180,8 @@ def play(d: Desk, runtime: Runtime) -> dict[str, Any]:
     }
     d.post(f"/agents/{ann_id}/schedule", schedule, ann_key)
     bob = d.post("/api-keys", {"name": mk("bob-name"), "role": "requester"})
-    eve = d.post("/api-keys", {"name": "Eve", "role": "requester", "principal_id": mk("eve")})
+    eve_id = str(uuid4())
+    eve = d.post("/api-keys", {"name": "Eve", "role": "requester", "principal_id": eve_id})
     auditor = d.post("/api-keys", {"name": mk("auditor-name"), "role": "auditor"})
     spare = d.post("/api-keys", {"name": "Spare", "role": "auditor"})
     d.post(f"/api-keys/{spare['extra']['credential_id']}/revoke", {"reason": mk("revoke-reason")})
@@ -275,7 +284,7 @@ def play(d: Desk, runtime: Runtime) -> dict[str, Any]:
         eve_key,
         **{"Idempotency-Key": mk("idempotency-key")},
     )
-    d.post(f"/subjects/{mk('eve')}/erase", {"legal_basis": mk("legal-basis")})
+    d.post(f"/subjects/{eve_id}/erase", {"legal_basis": mk("legal-basis")})
     d.post("/checkpoints")
     d.run_clock(1)
     assert runtime.views is not None
