@@ -106,7 +106,7 @@ class Settings(BaseSettings):
                 "KAFKA_CACHE_PATH": str(self.data_dir / "kafka-cache.sqlite"),
             }
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "engine.stores.sqlite",
             "SQLITE_DBNAME": str(self.data_dir / "events.sqlite"),
             "SQLITE_LOCK_TIMEOUT": "10",
         }

@@ -25,6 +25,7 @@ from engine.domain.base import DomainEvent
 from engine.domain.commands.tickets import DeskRules
 from engine.domain.priority import PriorityMatrix
 from engine.integrity.keystore import KeyStore, MemoryKeyStore
+from engine.stores.conditions import Conditions
 from engine.stores.envelope import EnvelopeMapper
 
 
@@ -52,11 +53,18 @@ class TicketingApp(Application[UUID]):
         self.rules = DeskRules(matrix=matrix or PriorityMatrix(), reopen_window=reopen_window)
         self.aggregates = Repository(self)
 
-    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+    def save(
+        self, *objs: Any, conditions: Conditions | None = None, **kwargs: Any
+    ) -> list[Recording[UUID]]:
         """As ``Application.save``; our own events (the usual case) skip the library's
-        per-object protocol checks, which cost more than the rest of collecting them."""
+        per-object protocol checks, which cost more than the rest of collecting them.
+        ``conditions``: streams the append relies on but does not write, and the version
+        each must still be at when it commits (``engine.stores.conditions``)."""
         started = time.perf_counter()
-        if (
+        if conditions:
+            recordings = self.events.put(objs, tracking=None, conditions=conditions)
+            self._notify(recordings)
+        elif (
             kwargs
             or self.snapshots is not None
             or not all(isinstance(o, DomainEvent) for o in objs)

@@ -7,10 +7,17 @@ from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import EventStore, Notification, Recording, StoredEvent
+from eventsourcing.persistence import (
+    EventStore,
+    Notification,
+    ProgrammingError,
+    Recording,
+    StoredEvent,
+)
 
 from engine.app.streams import StreamCache
 from engine.domain.base import DomainEvent
+from engine.stores.conditions import ConditionalRecorder
 from engine.stores.envelope import EnvelopeMapper, decode_envelope
 
 
@@ -47,6 +54,11 @@ class ChainedEventStore(EventStore[UUID]):
     def put(
         self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
     ) -> list[Recording[UUID]]:
+        if kwargs.get("conditions") and not isinstance(self.recorder, ConditionalRecorder):
+            raise ProgrammingError(
+                f"{type(self.recorder).__name__} cannot check append conditions: use "
+                "PERSISTENCE_MODULE engine.stores.sqlite, engine.stores.popo or the Kafka store"
+            )
         heads: dict[UUID, str | None] = {}
         versions: dict[UUID, int] = {}
         stored_events: list[StoredEvent] = []

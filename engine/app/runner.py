@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError, Recording
@@ -25,12 +25,39 @@ from engine.app.errors import ConflictError, IdempotencyKeyReusedError, Precondi
 from engine.app.permissions import Principal, require_role
 from engine.app.repository import Repository
 from engine.app.results import CommandResult
-from engine.domain.base import CommandMeta, DomainEvent, EventFactory, RuleViolationError
+from engine.domain.base import (
+    CommandMeta,
+    DomainError,
+    DomainEvent,
+    EventFactory,
+    RuleViolationError,
+)
 from engine.domain.commands.base import Command
 from engine.domain.idempotency import CommandProcessed, command_processed, idempotency_id
 
 C = TypeVar("C", bound=Command)
 S = TypeVar("S")
+
+# A command that loses a race because this process's reads trailed the log decides
+# again on the log as it is now, at most this many times in all, then answers 409.
+MAX_ATTEMPTS = 3
+CATCH_UP_TIMEOUT = 2.0  # seconds to wait for the reads to reach the log's head
+
+
+@runtime_checkable
+class TrailingReads(Protocol):
+    """A store whose reads may trail its log (the Kafka store's cache). ``catch_up``
+    waits until reads hold everything the log held when it was called; False if that
+    could not be done within ``timeout`` seconds."""
+
+    def catch_up(self, timeout: float) -> bool: ...
+
+
+@runtime_checkable
+class Positions(Protocol):
+    """A store that can name the notification id (position) of a stored event."""
+
+    def position_of(self, originator_id: UUID, version: int) -> int | None: ...
 
 
 class Idempotency:
@@ -60,7 +87,9 @@ class Handler(Generic[C, S]):
     the answer (none for the processes' commands, whose answer nobody reads); and
     optionally the checks of who may send this command before anything is
     read (``guard``) and on what was read (``permit``: ownership), the resource's ETag for
-    If-Match, and what happens once it is recorded (``after``)."""
+    If-Match and the streams (with their versions) it ``covers``, which a conditional
+    command's append requires unchanged at commit, and what happens once it is recorded
+    (``after``)."""
 
     action: str | None
     load: Callable[[Repository, C], S]
@@ -69,6 +98,7 @@ class Handler(Generic[C, S]):
     guard: Callable[[Principal, C], None] | None = None
     permit: Callable[[Principal, C, S], None] | None = None
     etag: Callable[[S], str] | None = None
+    covers: Callable[[S], Mapping[UUID, int]] | None = None
     resource: str = "resource"
     after: Callable[[TicketingApp, C], None] | None = None
 
@@ -123,19 +153,76 @@ class Runner:
             handler.guard(principal, command)
         meta = self.meta(principal)
         result = self._previous_result(principal, idem) if idem is not None else None
-        if result is None:
-            assert handler.answer is not None, f"{type(command).__name__} has no answer"
-            state = handler.load(self.repository, command)
-            if handler.permit is not None:
-                handler.permit(principal, command, state)
-            if if_match is not None and handler.etag is not None:
-                check_if_match(if_match, handler.etag(state), handler.resource)
-            events = handler.decide(command, state, meta)
-            outcome = handler.answer(command, state, events)
-            result = self._commit(principal, meta, events, outcome, idem)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if result is not None:
+                break
+            last = attempt == MAX_ATTEMPTS
+            seen = self.app.recorder.max_notification_id() or 0
+            try:
+                decided = self._attempt(principal, command, handler, meta, idem, if_match)
+            except DomainError:
+                # Refused on what this process has read: if its reads trailed the log,
+                # decide again on the log as it is now (what any other server would say).
+                if not last and self._catch_up(past=seen):
+                    continue
+                raise
+            if isinstance(decided, CommandResult):
+                result = decided  # the same key's first result
+                break
+            events, outcome, conditions = decided
+            try:
+                result = self._commit(principal, meta, events, outcome, idem, conditions)
+            except ConflictError:
+                behind = self._catch_up()
+                if idem is not None:
+                    # The same key's first append may be what won: answer it.
+                    result = self._previous_result(principal, idem)
+                    if result is not None:
+                        break
+                if behind and not last:
+                    # Decide again on the log as it is now (the same correlation id).
+                    meta = meta.model_copy(update={"occurred_at": self.clock()})
+                    continue
+                if conditions is not None:
+                    # The conflict may be the If-Match's: then it is a failed precondition.
+                    assert handler.etag is not None
+                    current = handler.etag(handler.load(self.repository, command))
+                    check_if_match(if_match or "", current, handler.resource)
+                raise
+        assert result is not None
         if handler.after is not None:
             handler.after(self.app, command)
         return result
+
+    def _attempt(
+        self,
+        principal: Principal,
+        command: Command,
+        handler: Handler[Any, Any],
+        meta: CommandMeta,
+        idem: Idempotency | None,
+        if_match: str | None,
+    ) -> CommandResult | tuple[list[DomainEvent], Outcome, dict[UUID, int] | None]:
+        """Load, check and decide once: the same key's first result if it is found, else
+        the events, the answer and the append's conditions (If-Match's streams)."""
+        assert handler.answer is not None, f"{type(command).__name__} has no answer"
+        state = handler.load(self.repository, command)
+        if idem is not None:
+            # Read after the state: if the same key's first append is in what was
+            # loaded, its record is found here, and this is a retry, not a new try.
+            previous = self._previous_result(principal, idem)
+            if previous is not None:
+                return previous
+        if handler.permit is not None:
+            handler.permit(principal, command, state)
+        conditions: dict[UUID, int] | None = None
+        if if_match is not None and handler.etag is not None:
+            check_if_match(if_match, handler.etag(state), handler.resource)
+            if handler.covers is not None and if_match.strip() != "*":
+                # The ETag's streams must still be at these versions at commit.
+                conditions = dict(handler.covers(state))
+        events = handler.decide(command, state, meta)
+        return events, handler.answer(command, state, events), conditions
 
     def decide(self, command: Command, meta: CommandMeta | Callable[[Any], CommandMeta]) -> Decided:
         """Half of ``send`` for the engine's own processes (no principal, no If-Match):
@@ -156,6 +243,19 @@ class Runner:
                 "another change to the same ticket or agent was recorded first; reload and retry"
             ) from None
 
+    # --- after a conflict --------------------------------------------------------------
+
+    def _catch_up(self, past: int | None = None) -> bool:
+        """Once a command was refused: bring this process's reads up to the log's head.
+        True if the store's reads may trail its log (``TrailingReads``), now hold what
+        it held, and (given ``past``, the position read before deciding) took in events
+        after ``past``: the refusal may have come only from reading behind. A store that
+        reads the log itself (SQLite) is never behind: its conflicts are races."""
+        recorder = self.app.recorder
+        if not (isinstance(recorder, TrailingReads) and recorder.catch_up(CATCH_UP_TIMEOUT)):
+            return False
+        return past is None or (recorder.max_notification_id() or 0) > past
+
     # --- exactly once ----------------------------------------------------------------------
 
     def _previous_result(self, principal: Principal, idem: Idempotency) -> CommandResult | None:
@@ -169,7 +269,15 @@ class Runner:
                 f"Idempotency-Key {idem.key!r} was used for a different request "
                 f"({record.method} {record.path}); use a new key"
             )
-        position = self.app.recorder.max_notification_id() or 0
+        # The first answer's position is its own record's (the last of its append).
+        recorder = self.app.recorder
+        position = (
+            recorder.position_of(record.originator_id, record.originator_version)
+            if isinstance(recorder, Positions)
+            else None
+        )
+        if position is None:  # a store that cannot say: the head is at or after it
+            position = recorder.max_notification_id() or 0
         return CommandResult.model_validate(
             {**record.response, "position": position, "replayed": True}
         )
@@ -181,8 +289,11 @@ class Runner:
         events: Sequence[DomainEvent],
         outcome: Outcome,
         idem: Idempotency | None,
+        conditions: dict[UUID, int] | None = None,
     ) -> CommandResult:
-        """Append the events (and the idempotency record) in one atomic append."""
+        """Append the events (and the idempotency record) in one atomic append, on
+        ``conditions`` (streams it relies on and their versions); ``ConflictError`` if
+        the store refuses it."""
         pending = list(events)
         if not pending:
             raise RuleViolationError("the command changes nothing")
@@ -206,12 +317,8 @@ class Runner:
                 stored,
             )
         try:
-            recordings = self.app.save(*pending)
+            recordings = self.app.save(*pending, conditions=conditions)
         except IntegrityError:
-            if idem is not None:
-                previous = self._previous_result(principal, idem)
-                if previous is not None:
-                    return previous
             raise ConflictError(
                 "another change to the same ticket or agent was recorded first; reload and retry"
             ) from None

@@ -21,6 +21,8 @@ from uuid import UUID, uuid4
 
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 
+from engine.stores.conditions import ConditionFailedError
+
 
 def envelope_event(
     aggregate_type: str,
@@ -215,3 +217,49 @@ class StoreContract(TestCase, ABC):
         self.assertTrue(wait_until(lambda: recorder.max_notification_id() == ids[-1]))
         self.assertEqual([e.originator_version for e in recorder.select_events(ticket)], [1, 2])
         self.assertEqual(recorder.select_events(assignment), [])
+
+    # --- append conditions (engine.stores.conditions) ----------------------------------
+
+    def test_an_append_on_a_moved_condition_is_refused_and_records_nothing(self) -> None:
+        recorder = self.create_recorder()
+        ticket, assignment = uuid4(), uuid4()
+        recorder.insert_events(
+            [opened(ticket), envelope_event("Assignment", assignment, 1, "TicketAssignedToQueue")]
+        )
+        # The command read the assignment at version 1 and writes only the ticket.
+        conditions = {ticket: 1, assignment: 1}
+        recorder.insert_events([commented(ticket, 2)], conditions=conditions)
+        recorder.insert_events([envelope_event("Assignment", assignment, 2, "TicketAssigned")])
+
+        # Check an append relying on the assignment at version 1 is now refused, whole.
+        with self.assertRaises(ConditionFailedError):
+            recorder.insert_events([commented(ticket, 3)], conditions={ticket: 2, assignment: 1})
+        self.assertEqual([e.originator_version for e in recorder.select_events(ticket)], [1, 2])
+        ids = recorder.insert_events([commented(ticket, 3)], conditions={assignment: 2}) or []
+        self.assertEqual(len(ids), 1)
+
+    def test_a_condition_moved_by_a_peer_is_refused(self) -> None:
+        recorder = self.create_recorder()
+        peer = self.create_peer(recorder)
+        ticket, assignment = uuid4(), uuid4()
+        recorder.insert_events(
+            [opened(ticket), envelope_event("Assignment", assignment, 1, "TicketAssignedToQueue")]
+        )
+        self.assertTrue(wait_until(lambda: bool(peer.select_events(assignment))))
+        recorder.insert_events([envelope_event("Assignment", assignment, 2, "TicketAssigned")])
+
+        # The peer may not have read the move yet: the store must still refuse.
+        with self.assertRaises(IntegrityError):
+            peer.insert_events([commented(ticket, 2)], conditions={assignment: 1})
+        self.assertTrue(wait_until(lambda: len(peer.select_events(assignment)) == 2))
+        self.assertEqual([e.originator_version for e in peer.select_events(ticket)], [1])
+
+    def test_the_position_of_a_stored_event_is_its_notification_id(self) -> None:
+        recorder = self.create_recorder()
+        ticket = uuid4()
+        ids = recorder.insert_events([opened(ticket), commented(ticket, 2)]) or []
+        position_of = getattr(recorder, "position_of", None)
+        if position_of is None:
+            raise SkipTest("this store cannot name an event's position")
+        self.assertEqual([position_of(ticket, 1), position_of(ticket, 2)], list(ids))
+        self.assertIsNone(position_of(ticket, 3))

@@ -1,4 +1,5 @@
-"""The embedded store passes the eventsourcing library's own recorder conformance
+"""The embedded store (eventsourcing's SQLite recorder with append conditions,
+``engine.stores.sqlite``) passes the eventsourcing library's own recorder conformance
 suite, subclassed in a few lines (as eventsourcing's tests do for its SQLite module)."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from eventsourcing.tests.persistence import (
 )
 from eventsourcing.utils import Environment
 
+from engine.stores.sqlite import Factory, SQLiteConditionalRecorder
 from tests.contract.store_contract import StoreContract
 
 
@@ -39,7 +41,7 @@ class TestSQLiteApplicationRecorder(
     _TempDB, ApplicationRecorderTestCase[SQLiteApplicationRecorder]
 ):
     def create_recorder(self) -> SQLiteApplicationRecorder:
-        recorder = SQLiteApplicationRecorder(SQLiteDatastore(self.db))
+        recorder = SQLiteConditionalRecorder(SQLiteDatastore(self.db))
         recorder.create_table()
         return recorder
 
@@ -62,17 +64,17 @@ class TestSQLiteStoreContract(_TempDB, StoreContract):
     """Our ticket-level store contract: the Kafka store passes the same one."""
 
     def create_recorder(self) -> SQLiteApplicationRecorder:
-        recorder = SQLiteApplicationRecorder(SQLiteDatastore(self.db))
+        recorder = SQLiteConditionalRecorder(SQLiteDatastore(self.db))
         recorder.create_table()
         return recorder
 
     def create_peer(self, recorder: object) -> SQLiteApplicationRecorder:
-        return SQLiteApplicationRecorder(SQLiteDatastore(self.db))
+        return SQLiteConditionalRecorder(SQLiteDatastore(self.db))
 
 
 class TestSQLiteFactory(InfrastructureFactoryTestCase[SQLiteFactory]):
     def expected_factory_class(self) -> type[SQLiteFactory]:
-        return SQLiteFactory
+        return Factory
 
     def expected_aggregate_recorder_class(self) -> type:
         from eventsourcing.sqlite import SQLiteAggregateRecorder
@@ -80,7 +82,7 @@ class TestSQLiteFactory(InfrastructureFactoryTestCase[SQLiteFactory]):
         return SQLiteAggregateRecorder
 
     def expected_application_recorder_class(self) -> type:
-        return SQLiteApplicationRecorder
+        return SQLiteConditionalRecorder
 
     def expected_tracking_recorder_class(self) -> type:
         return SQLiteTrackingRecorder
@@ -97,7 +99,7 @@ class TestSQLiteFactory(InfrastructureFactoryTestCase[SQLiteFactory]):
     def setUp(self) -> None:
         self._dir = tempfile.TemporaryDirectory()
         self.env = Environment("TestCase")
-        self.env[SQLiteFactory.PERSISTENCE_MODULE] = "eventsourcing.sqlite"
+        self.env[SQLiteFactory.PERSISTENCE_MODULE] = "engine.stores.sqlite"
         self.env[SQLiteFactory.SQLITE_DBNAME] = os.path.join(self._dir.name, "events.sqlite")
         super().setUp()
 

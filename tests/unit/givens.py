@@ -159,8 +159,9 @@ class DeskWorld:
         return self.desk.queries.ticket(self.admin, ticket_id).status
 
 
-def desk_world(**app_options: Any) -> DeskWorld:
-    app = TicketingApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, **app_options)
+def desk_world(env: dict[str, str] | None = None, **app_options: Any) -> DeskWorld:
+    """The desk on ``env``'s store (the in-memory one by default)."""
+    app = TicketingApp(env=env or {"PERSISTENCE_MODULE": "engine.stores.popo"}, **app_options)
     clock = Clock()
     desk = Desk(app, clock)
     admin = Principal(id="admin:root", name="root", role=Role.ADMIN)

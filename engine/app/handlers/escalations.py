@@ -36,6 +36,7 @@ def on_escalation(
         decide=decide,
         answer=escalation_answer,
         etag=lambda s: stream_etag(s.escalation.version),
+        covers=lambda s: {s.escalation.id: s.escalation.version},
         resource="escalation",
     )
 

@@ -92,6 +92,11 @@ def _etag(s: cmd.TicketState) -> str:
     return ticket_etag(s.ticket.version, s.assignment.version)
 
 
+def _covers(s: cmd.TicketState) -> dict[UUID, int]:
+    """The streams the ticket's ETag names, at the versions it names."""
+    return {s.ticket.id: s.ticket.version, s.assignment.id: s.assignment.version}
+
+
 def on_ticket(
     action: str,
     decide: Callable[[C, cmd.TicketState, Any], list[DomainEvent]],
@@ -106,6 +111,7 @@ def on_ticket(
         decide=decide,
         answer=options.pop("answer", ticket_answer),
         etag=_etag,
+        covers=_covers,
         resource="ticket",
         **options,
     )

@@ -229,6 +229,15 @@ class EventCache:
             rows = self._conn.execute(sql, params).fetchall()
         return [(n, EventRow(o, v, t, bytes(s))) for n, o, v, t, s in rows]
 
+    def notification_id(self, originator_id: str, version: int) -> int | None:
+        """The notification id of one cached event, or None."""
+        with self._cond:
+            row = self._conn.execute(
+                "SELECT notification_id FROM events WHERE originator_id=? AND originator_version=?",
+                (originator_id, version),
+            ).fetchone()
+        return int(row[0]) if row is not None else None
+
     def notification_ids(self, offsets: Sequence[int]) -> list[int]:
         """Notification ids of the event records at ``offsets`` (all cached)."""
         ids: dict[int, int] = {}

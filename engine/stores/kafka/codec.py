@@ -208,12 +208,15 @@ def _is_uuid_text(text: str) -> bool:
 @dataclass(frozen=True)
 class AppendRequest:
     """An append forwarded to the writer. ``expires_at`` is wall-clock time after
-    which the writer must not start it (the caller has given up by then)."""
+    which the writer must not start it (the caller has given up by then). ``free``: the
+    (aggregate id, version) pairs that must not be taken when it commits (the append's
+    conditions, ``engine.stores.conditions``)."""
 
     request_id: str
     reply_to: str
     expires_at: float
     events: list[EventRow] = field(default_factory=list)
+    free: list[tuple[str, int]] = field(default_factory=list)
 
     def encode(self) -> bytes:
         return _dump(
@@ -225,6 +228,7 @@ class AppendRequest:
                     [e.originator_id, e.originator_version, e.topic, _b64(e.state)]
                     for e in self.events
                 ],
+                **({"free": [[o, v] for o, v in self.free]} if self.free else {}),
             }
         )
 
@@ -243,6 +247,7 @@ class AppendRequest:
                     EventRow(str(o), int(v), str(t), base64.b64decode(s))
                     for o, v, t, s in data["events"]
                 ],
+                free=[(str(o), int(v)) for o, v in data.get("free", [])],
             )
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise RecordFormatError(f"bad append request: {e}") from None

@@ -9,19 +9,20 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from eventsourcing.persistence import DataError, IntegrityError
 from kafka.errors import KafkaError
 
-from engine.stores.kafka.cache import EventCache
+from engine.stores.kafka.cache import EventCache, Key
 from engine.stores.kafka.clients import close_quietly, new_producer
 from engine.stores.kafka.codec import AppendRequest, EventRow, Reply, record_size
 from engine.stores.kafka.errors import StoreUnavailableError
 from engine.stores.kafka.lease import LeaseView
 from engine.stores.kafka.settings import KafkaSettings
-from engine.stores.kafka.tailer import Progress, Tailer
+from engine.stores.kafka.tailer import Progress, Tailer, probe_log_end
 from engine.stores.kafka.topic import ensure_topics
 from engine.stores.kafka.writer import NotWriterError, Writer
 
@@ -39,8 +40,9 @@ class KafkaEventLog:
 
     ``append`` returns the Kafka offsets of the events once their transaction is
     committed and the cache holds them; it raises ``IntegrityError`` when a version
-    is taken, ``StoreUnavailableError`` when the append could not be confirmed before
-    its deadline, ``DataError`` for an append too large for a Kafka record.
+    is taken (or one of the keys ``free`` is: the append's conditions),
+    ``StoreUnavailableError`` when the append could not be confirmed before its deadline,
+    ``DataError`` for an append too large for a Kafka record.
     Construction raises ``StoreUnavailableError`` if the cache cannot catch up with
     the topic within the start-up timeout.
     """
@@ -84,7 +86,7 @@ class KafkaEventLog:
 
     # -- appending -----------------------------------------------------------------
 
-    def append(self, rows: list[EventRow]) -> list[int]:
+    def append(self, rows: list[EventRow], free: Sequence[Key] = ()) -> list[int]:
         self._check_usable()
         sizes = [record_size(r) for r in rows]
         if max(sizes) > MAX_RECORD_BYTES or sum(sizes) > MAX_APPEND_BYTES:
@@ -95,10 +97,10 @@ class KafkaEventLog:
         deadline = time.monotonic() + self.settings.append_timeout
         while time.monotonic() < deadline:
             if not self.writer.is_holder:
-                offsets = self._forward(rows, deadline)
+                offsets = self._forward(rows, free, deadline)
                 break
             try:
-                future = self.writer.submit(rows, deadline)
+                future = self.writer.submit(rows, deadline, free)
                 offsets = future.result(timeout=deadline - time.monotonic() + GRACE)
                 break
             except NotWriterError:
@@ -114,10 +116,10 @@ class KafkaEventLog:
             )
         return offsets
 
-    def _forward(self, rows: list[EventRow], deadline: float) -> list[int]:
+    def _forward(self, rows: list[EventRow], free: Sequence[Key], deadline: float) -> list[int]:
         remaining = deadline - time.monotonic()
         request = AppendRequest(
-            uuid.uuid4().hex, self.settings.writer_id, time.time() + remaining, rows
+            uuid.uuid4().hex, self.settings.writer_id, time.time() + remaining, rows, list(free)
         )
         future: Future[Reply] = Future()
         with self._pending_lock:
@@ -151,6 +153,16 @@ class KafkaEventLog:
                 pass  # a repeated answer (the request was processed twice)
 
     # -- state -----------------------------------------------------------------------
+
+    def catch_up(self, timeout: float) -> bool:
+        """Wait until the cache holds every record the topic held when called (its end
+        read by a fetch made now); False if that took longer than ``timeout``."""
+        deadline = time.monotonic() + timeout
+        try:
+            end = probe_log_end(self.settings, self.cache, timeout)
+        except StoreUnavailableError:
+            return False
+        return self.cache.wait_for_offset(end, max(0.0, deadline - time.monotonic()))
 
     def notification_ids(self, offsets: list[int]) -> list[int]:
         return self.cache.notification_ids(offsets)

@@ -35,6 +35,13 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
+from engine.stores.conditions import (
+    ConditionalRecorder,
+    Conditions,
+    failed,
+    next_versions,
+    read_only,
+)
 from engine.stores.kafka import settings as keys
 from engine.stores.kafka.codec import EventRow, from_row, to_row
 from engine.stores.kafka.errors import CacheDivergedError, StoreUnavailableError, UnsafeTopicError
@@ -70,10 +77,12 @@ class KafkaAggregateRecorder(AggregateRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        self._insert(stored_events)
+        self._insert(stored_events, kwargs.get("conditions"))
         return None
 
-    def _insert(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+    def _insert(
+        self, stored_events: Sequence[StoredEvent], conditions: Conditions | None = None
+    ) -> list[int]:
         if not stored_events:
             return []
         rows = [to_row(e, self.originator_id_type) for e in stored_events]
@@ -85,7 +94,14 @@ class KafkaAggregateRecorder(AggregateRecorder):
         if taken:
             oid, version = min(taken)
             raise IntegrityError(f"aggregate {oid} version {version} is already recorded")
-        return self.log.notification_ids(self.log.append(rows))
+        # A condition holds while the version after it is free; the writer checks it
+        # again in the batch that commits the append.
+        free = sorted(next_versions(read_only(conditions, stored_events)))
+        moved = self.log.cache.existing(free)
+        if moved:
+            oid, version = min(moved)
+            raise failed(oid, version - 1)
+        return self.log.notification_ids(self.log.append(rows, free))
 
     def select_events(
         self,
@@ -110,7 +126,7 @@ class KafkaAggregateRecorder(AggregateRecorder):
         return str(originator_id)
 
 
-class KafkaApplicationRecorder(KafkaAggregateRecorder, ApplicationRecorder):
+class KafkaApplicationRecorder(KafkaAggregateRecorder, ApplicationRecorder, ConditionalRecorder):
     """An aggregate recorder whose events also form the application sequence.
 
     Notification ids are 1 + the number of event records before the event in the
@@ -122,7 +138,7 @@ class KafkaApplicationRecorder(KafkaAggregateRecorder, ApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        return self._insert(stored_events)
+        return self._insert(stored_events, kwargs.get("conditions"))
 
     def select_notifications(
         self,
@@ -140,6 +156,17 @@ class KafkaApplicationRecorder(KafkaAggregateRecorder, ApplicationRecorder):
 
     def max_notification_id(self) -> int | None:
         return self.log.cache.max_notification_id()
+
+    def position_of(self, originator_id: UUID | str, version: int) -> int | None:
+        """The notification id of one stored event, or None if it is not (yet) cached."""
+        return self.log.cache.notification_id(self._key(originator_id), version)
+
+    def catch_up(self, timeout: float) -> bool:
+        """Reads trail the topic by the tailer's lag: wait until the cache holds what
+        the topic holds now (False if not within ``timeout`` seconds). A command that
+        lost a race because this process had not yet read the winner calls it, then
+        decides again (read-your-writes across servers)."""
+        return self.log.catch_up(timeout)
 
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()

@@ -55,6 +55,7 @@ class LocalAppend:
     rows: list[EventRow]
     deadline: float  # monotonic time after which the caller has given up
     future: Future[list[int]]
+    free: Sequence[Key] = ()  # keys that must not be taken (the append's conditions)
 
 
 class Writer(threading.Thread):
@@ -100,11 +101,13 @@ class Writer(threading.Thread):
     def is_holder(self) -> bool:
         return self.state in ("activating", "active")
 
-    def submit(self, rows: list[EventRow], deadline: float) -> Future[list[int]]:
+    def submit(
+        self, rows: list[EventRow], deadline: float, free: Sequence[Key] = ()
+    ) -> Future[list[int]]:
         with self._lock:
             if not self.is_holder:
                 raise NotWriterError
-            item = LocalAppend(rows, deadline, Future())
+            item = LocalAppend(rows, deadline, Future(), free)
             self._queue.append(item)
         self._wake.set()
         return item.future
@@ -236,7 +239,7 @@ class Writer(threading.Thread):
                     )
                 )
                 continue
-            conflict = self._conflict(item.rows, pending)
+            conflict = self._conflict(item.rows, pending, item.free)
             if conflict:
                 item.future.set_exception(IntegrityError(conflict))
             else:
@@ -251,7 +254,7 @@ class Writer(threading.Thread):
                 continue
             if request.expires_at - wall < budget:
                 continue  # its caller has given up or will before we could commit
-            conflict = self._conflict(request.events, pending)
+            conflict = self._conflict(request.events, pending, request.free)
             if conflict:
                 replies.append(
                     (
@@ -312,7 +315,12 @@ class Writer(threading.Thread):
             with self._lock:
                 self.state = "activating"
 
-    def _conflict(self, rows: Sequence[EventRow], pending: set[Key]) -> str:
+    def _conflict(
+        self, rows: Sequence[EventRow], pending: set[Key], free: Sequence[Key] = ()
+    ) -> str:
+        """Why the append cannot be recorded after the cache and ``pending`` (the keys
+        of the batch's appends accepted so far), or "" (then its keys join ``pending``).
+        ``free``: keys the append does not write but that must still be free."""
         keys = [(r.originator_id, r.originator_version) for r in rows]
         if len(set(keys)) != len(keys):
             return "the append repeats an aggregate version"
@@ -322,6 +330,10 @@ class Writer(threading.Thread):
         if taken:
             oid, version = taken[0]
             return f"aggregate {oid} version {version} is already recorded"
+        moved = [k for k in free if k in pending] or sorted(self.cache.existing(free))
+        if moved:
+            oid, version = moved[0]
+            return f"aggregate {oid} moved on from version {version - 1} (a condition)"
         pending.update(keys)
         return ""
 
