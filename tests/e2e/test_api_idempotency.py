@@ -206,3 +206,52 @@ def test_retry_after_a_restart_returns_the_first_result(
         assert_problem(other, 422, field="Idempotency-Key")
     finally:
         again.close()
+
+
+def test_a_retry_answers_the_first_position_not_the_head(
+    restartable: list[ServerProcess], people: Cast
+) -> None:
+    # (#15 item 13) The replay is the first result exactly, position included.
+    people = people.on(restartable[-1])  # the module's server may have been restarted
+    key = {"Idempotency-Key": "position-kept"}
+    ticket_id = people.requester.open_ticket()
+    url, body = f"/tickets/{ticket_id}/comments", {"body": "first try"}
+    first = people.requester.post(url, body, headers=key)
+    assert first.status_code == 200, first.text
+    people.requester.open_ticket()  # the log moves on
+    again = people.requester.post(url, body, headers=key)
+    assert again.json()["replayed"] is True
+    assert without_replayed(again.json()) == without_replayed(first.json())
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["X-Position"] == first.headers["X-Position"]
+
+
+@pytest.mark.parametrize("route", ["assign", "comments", "open"])
+def test_twenty_concurrent_requests_with_one_key_answer_one_result(
+    restartable: list[ServerProcess], people: Cast, route: str
+) -> None:
+    # (#15 item 13) One key, one body, 20 at once: one result, 19 replays of it.
+    server = restartable[-1]
+    people = people.on(server)  # the module's server may have been restarted
+    ticket_id = people.requester.open_ticket(queue=people.queue)
+    url, body, actor = {
+        "assign": (
+            f"/tickets/{ticket_id}/assign",
+            {"agent_id": people.agent.agent_id},
+            people.lead,
+        ),
+        "comments": (f"/tickets/{ticket_id}/comments", {"body": "twenty"}, people.requester),
+        "open": ("/tickets", ticket_body(title="twenty"), people.requester),
+    }[route]
+    key = {"Idempotency-Key": f"twenty-at-once-{route}"}
+    clients = [server.client(actor.key) for _ in range(20)]
+    for c in clients:  # connect before the race
+        assert c.get("/health").status_code == 200
+    responses = at_once([partial(c.post, url, json=body, headers=key) for c in clients])
+    for c in clients:
+        c.close()
+    assert len({r.status_code for r in responses}) == 1, [r.text for r in responses]
+    assert responses[0].status_code in (200, 201), responses[0].text
+    answers = {(str(without_replayed(r.json())), r.headers["ETag"]) for r in responses}
+    assert len(answers) == 1, answers
+    assert sorted(r.json()["replayed"] for r in responses) == [False] + [True] * 19

@@ -5,6 +5,7 @@ it commits; and every command answers the ETag and versions after itself."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from engine.app.desk import Desk
 from engine.app.errors import ConflictError, PreconditionFailedError
 from engine.app.results import ticket_etag
+from engine.app.runner import Idempotency
 from engine.domain import assignment as asg
 from engine.domain.base import RuleViolationError
 from engine.domain.commands.tickets import (
@@ -190,3 +192,25 @@ def test_concurrent_conditional_commands_never_commit_on_a_moved_etag(w: DeskWor
         if oid in versions:
             versions[oid] = n.originator_version
     assert seen == matched
+
+
+def test_a_duplicate_key_whose_first_try_commits_while_it_loads_is_a_replay(
+    w: DeskWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(#15 item 13) The second try found no record for its key, then the first try
+    committed before the second loaded the ticket: the second decides on a ticket
+    already assigned (a refusal), yet must answer the first result as a replay."""
+    t = w.open()
+    key = Idempotency("assign-once", "POST", f"/tickets/{t}/assign", b'{"agent_id": "ann"}')
+    command = Assign(ticket_id=t, agent_id=w.ann.agent_id)
+    handler = w.desk.runner.handlers[Assign]
+    first: list[Any] = []
+
+    def load(repo: Any, c: Any) -> Any:
+        w.desk.runner.handlers[Assign] = handler
+        first.append(Desk(w.app, w.clock).send(w.lead, command, idem=key))
+        return handler.load(repo, c)
+
+    w.desk.runner.handlers[Assign] = dataclasses.replace(handler, load=load)
+    again = w.desk.send(w.lead, command, idem=key)
+    assert again == first[0].model_copy(update={"replayed": True})
