@@ -221,7 +221,7 @@ def build_runtime(
         desk = Desk(app, clock)
         created = bootstrap_admin(desk, settings.bootstrap_admin_key)
     except (OSError, sqlite3.Error, PersistenceError) as e:
-        where = settings.kafka_topic if settings.uses_kafka else settings.data_dir / "events.sqlite"
+        where = settings.event_topic if settings.uses_kafka else settings.data_dir / "events.sqlite"
         raise StartupError(f"cannot open the event store ({where}): {e}") from None
     runtime = Runtime(
         settings=settings,

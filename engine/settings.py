@@ -18,6 +18,7 @@
 | TICKETING_CHECKPOINT_INTERVAL_S | 3600 | seconds between signed checkpoints (0: on demand) |
 | KAFKA_BOOTSTRAP_SERVERS | (unset) | set it to use the Kafka event store |
 | KAFKA_TOPIC | ticketing.events | the topic that is the system of record |
+| TICKETING_DESK | (unset) | a desk (tenant): its topic is `ticketing.<desk>.events` |
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
-    kafka_topic: str = Field(default="ticketing.events", validation_alias="KAFKA_TOPIC")
+    kafka_topic: str | None = Field(default=None, validation_alias="KAFKA_TOPIC")
+    desk: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 
     @field_validator("bootstrap_admin_key", "metrics_token")
     @classmethod
@@ -92,6 +94,13 @@ class Settings(BaseSettings):
         return PriorityMatrix(cells=cells)
 
     @property
+    def event_topic(self) -> str:
+        """The desk's event topic: KAFKA_TOPIC, else one per desk, else the default."""
+        if self.kafka_topic:
+            return self.kafka_topic
+        return f"ticketing.{self.desk}.events" if self.desk else "ticketing.events"
+
+    @property
     def uses_kafka(self) -> bool:
         return bool(self.kafka_bootstrap_servers)
 
@@ -102,7 +111,7 @@ class Settings(BaseSettings):
             return {
                 "PERSISTENCE_MODULE": "engine.stores.kafka.recorder",
                 "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
-                "KAFKA_TOPIC": self.kafka_topic,
+                "KAFKA_TOPIC": self.event_topic,
                 "KAFKA_CACHE_PATH": str(self.data_dir / "kafka-cache.sqlite"),
             }
         return {
