@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import DeskDep, PrincipalDep, SendDep, SendNewDep
+from api.deps import DeskDep, PrincipalDep, RuntimeDep, SendDep, SendNewDep
 from api.responses import COMMAND_RESPONSES
 from api.schemas import (
     AssignRequest,
@@ -28,9 +28,33 @@ from api.schemas import (
     TriageRequest,
 )
 from engine.app.results import TicketDetails
+from engine.app.runner import TrailingReads
+from engine.bootstrap import Runtime
 from engine.domain.commands import tickets as c
 
 router = APIRouter(prefix="/tickets", tags=["tickets"], responses=COMMAND_RESPONSES)
+Position = Annotated[
+    int | None, Query(ge=0, le=2**63 - 1, description="wait until this server has read it")
+]
+
+
+def reads_at(runtime: Runtime, position: int) -> None:
+    """Wait until this server's store reads hold ``position`` (a command's answer, from
+    any server: read-your-writes across servers), up to TICKETING_WAIT_TIMEOUT_S."""
+    recorder = runtime.app.recorder
+    timeout = runtime.settings.wait_timeout_s
+    if isinstance(recorder, TrailingReads):
+        if not recorder.wait_for_position(position, timeout):
+            raise TimeoutError(
+                f"this server has not read position {position} within {timeout:g} s; retry later"
+            )
+        return
+    # The embedded store's head is the truth: a later position was never recorded.
+    head = recorder.max_notification_id() or 0
+    if position > head:
+        raise HTTPException(
+            422, f"min_position: position {position} has not been recorded (head {head})"
+        )
 
 
 @router.post("", status_code=201, response_model=CommandPublic)
@@ -45,12 +69,16 @@ def get_ticket(
     desk: DeskDep,
     principal: PrincipalDep,
     response: Response,
+    runtime: RuntimeDep,
     version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 time with offset")] = None,
+    min_position: Position = None,
 ) -> TicketDetails:
     """The ticket now, at a version, or as it stood at a past moment (as_of)."""
     if as_of is not None and as_of.tzinfo is None:
         raise HTTPException(422, "as_of: give a time zone offset, e.g. 2026-11-24T09:00:00Z")
+    if min_position is not None:
+        reads_at(runtime, min_position)
     details = desk.queries.ticket(principal, ticket_id, version=version, as_of=as_of)
     response.headers["ETag"] = details.etag
     return details

@@ -47,10 +47,13 @@ CATCH_UP_TIMEOUT = 2.0  # seconds to wait for the reads to reach the log's head
 @runtime_checkable
 class TrailingReads(Protocol):
     """A store whose reads may trail its log (the Kafka store's cache). ``catch_up``
-    waits until reads hold everything the log held when it was called; False if that
-    could not be done within ``timeout`` seconds."""
+    waits until reads hold everything the log held when it was called, and
+    ``wait_for_position`` until they hold every event up to that notification id;
+    each is False if that could not be done within ``timeout`` seconds."""
 
     def catch_up(self, timeout: float) -> bool: ...
+
+    def wait_for_position(self, position: int, timeout: float) -> bool: ...
 
 
 @runtime_checkable

@@ -73,6 +73,12 @@ def test_a_read_with_min_position_is_current_on_the_other_server(
         )
         assert history.status_code == 200, history.text
         assert any(f"step {n}" in str(entry) for entry in history.json()), n
+        # And the ticket itself, read from the other server's store.
+        r = one.lead.post(f"/tickets/{ticket}/comments", {"body": f"again {n}", "internal": True})
+        assert r.status_code == 200, (n, r.text)
+        shown = two.lead.get(f"/tickets/{ticket}", params={"min_position": r.json()["position"]})
+        assert shown.status_code == 200, shown.text
+        assert shown.headers["ETag"] == r.headers["ETag"], n
 
 
 def test_a_reassignment_alternating_servers_answers_its_own_etag(casts: tuple[Cast, Cast]) -> None:

@@ -89,6 +89,18 @@ class EventCache:
                 self._cond.wait(remaining)
             return True
 
+    def wait_for_notification(self, notification_id: int, timeout: float) -> bool:
+        """Wait until the cache holds the event with ``notification_id`` (and so every
+        event before it)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._last_id < notification_id:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
     def listen(self, event: threading.Event) -> None:
         with self._cond:
             self._listeners.add(event)

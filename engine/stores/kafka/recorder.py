@@ -161,6 +161,11 @@ class KafkaApplicationRecorder(KafkaAggregateRecorder, ApplicationRecorder, Cond
         """The notification id of one stored event, or None if it is not (yet) cached."""
         return self.log.cache.notification_id(self._key(originator_id), version)
 
+    def wait_for_position(self, position: int, timeout: float) -> bool:
+        """Wait until reads here hold every event up to notification id ``position``
+        (one another server returned, say); False if not within ``timeout`` seconds."""
+        return self.log.cache.wait_for_notification(position, timeout)
+
     def catch_up(self, timeout: float) -> bool:
         """Reads trail the topic by the tailer's lag: wait until the cache holds what
         the topic holds now (False if not within ``timeout`` seconds). A command that
