@@ -35,6 +35,7 @@ def plan(quick: bool) -> list[tuple[str, list[str]]]:
         ("app", [sys.executable, "-m", "bench.bench_app", *q]),
         ("http", [sys.executable, "-m", "bench.bench_http", *q]),
         ("memory", [sys.executable, "-m", "bench.bench_memory", *q]),
+        ("commit", [sys.executable, "-m", "bench.bench_commit", *q]),
     ]
     if (HERE / "bench_views.py").exists():
         sizes = ["--sizes", "1000,5000", "--queries", "100"] if quick else []
@@ -251,6 +252,23 @@ def rows_kafka(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def rows_commit(r: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    for callers, row in r["callers"].items():
+        ours, base = row["ours"], row["baseline"]
+        out.append(
+            (
+                f"SQLite group commit, {callers} callers: appends/s (mean batch)",
+                f"{ours['appends_per_s']:,.0f} ({ours.get('mean_batch', 1)})",
+                f"one transaction per append {base['appends_per_s']:,.0f}",
+                f"{row['ratio']:.2f}",
+                "n/a" if row["aim"] is None else f">= {row['aim']}",
+                yes(row["met"]),
+            )
+        )
+    return out
+
+
 def rows_generic(name: str, r: dict[str, Any]) -> list[Row]:
     """Any other benchmark: every top-level ratio with its aim, as it reports them."""
     out: list[Row] = []
@@ -277,6 +295,7 @@ RENDER: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "app": rows_app,
     "http": rows_http,
     "memory": rows_memory,
+    "commit": rows_commit,
     "views": rows_views,
     "kafka": rows_kafka,
 }
