@@ -27,6 +27,7 @@ from engine.domain.priority import PriorityMatrix
 from engine.integrity.keystore import KeyStore, MemoryKeyStore
 from engine.stores.conditions import Conditions
 from engine.stores.envelope import EnvelopeMapper
+from engine.stores.group_commit import GroupCommit
 
 
 class TicketingApp(Application[UUID]):
@@ -50,6 +51,8 @@ class TicketingApp(Application[UUID]):
         # Append sizes and commit latency, for /metrics (engine.app.metrics).
         self.metrics = Metrics()
         super().__init__(env)
+        if isinstance(batches := getattr(self.recorder, "batches", None), GroupCommit):
+            batches.observe = self.metrics.commit_appends.observe
         self.rules = DeskRules(matrix=matrix or PriorityMatrix(), reopen_window=reopen_window)
         self.aggregates = Repository(self)
 

@@ -74,6 +74,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.commit_appends = Histogram(
+            "ticketing_commit_appends",
+            "Appends committed together in one store transaction (group commit)",
+            buckets=SIZE_BUCKETS,
+            registry=self.registry,
+        )
 
     def watch(self, figures: Callable[[], Iterable[Metric]]) -> None:
         """Register figures read when Prometheus scrapes (a broken source is skipped,

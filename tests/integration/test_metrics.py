@@ -76,6 +76,8 @@ def test_requests_commands_and_appends_are_counted(client: TestClient) -> None:
     # The bootstrap append and the two recorded opens, each one commit.
     assert value(samples, "ticketing_append_events_count") >= 3
     assert value(samples, "ticketing_append_seconds_count") >= 3
+    # Group commit: every append was in some store transaction (one at a time here).
+    assert value(samples, "ticketing_commit_appends_sum") >= 3
 
 
 def test_each_follower_reports_its_lag_and_is_current_once_it_caught_up(
