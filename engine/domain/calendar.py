@@ -18,6 +18,7 @@ An interval ``(start, end)`` needs ``start < end``; an ``end`` of ``time(0)`` me
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -45,6 +46,12 @@ MAX_IDLE_DAYS = 3660  # ~10 years without working time means the calendar never 
 _DAY = timedelta(days=1)
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
+_WEEK = timedelta(weeks=1)
+# Whole weeks are counted at once only where nothing irregular lies within this margin.
+_MARGIN = timedelta(days=2)
+_MAX_JUMP_WEEKS = 53  # one jump covers at most a year, so each year's offsets are read once
+_OFFSET_SAMPLE = timedelta(days=1)  # offset changes are found between samples this far apart
+_LATEST = datetime(9990, 1, 1, tzinfo=UTC)  # business time is computed up to here
 
 
 class CalendarError(DomainError, ValueError):
@@ -54,6 +61,72 @@ class CalendarError(DomainError, ValueError):
 @lru_cache(maxsize=256)
 def _public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     return frozenset(country_holidays(country, subdiv=subdivision, years=year))
+
+
+@lru_cache(maxsize=1024)
+def _sorted_public_holidays(country: str, subdivision: str | None, year: int) -> tuple[date, ...]:
+    return tuple(sorted(_public_holidays(country, subdivision, year)))
+
+
+@lru_cache(maxsize=256)
+def _sorted_days(days: frozenset[date]) -> tuple[date, ...]:
+    return tuple(sorted(days))
+
+
+def _first_between(
+    days: tuple[date, ...], first: date, last: date, weekdays: Iterable[int]
+) -> date | None:
+    """The earliest of the sorted ``days`` in [first, last] that falls on one of ``weekdays``."""
+    wanted = set(weekdays)
+    for day in days[bisect_left(days, first) :]:
+        if day > last:
+            return None
+        if day.weekday() in wanted:
+            return day
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _offset_changes(timezone: str, year: int) -> tuple[datetime, ...]:
+    """The instants in (1 January ``year``, 1 January ``year + 1``] (UTC) at which the zone's
+    UTC offset changes: sampled daily, each change found by bisection (two changes less than
+    a day apart that cancel each other out are not seen)."""
+    zone = ZoneInfo(timezone)
+    low, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    previous = _offset(low.astimezone(zone), zone)
+    changes = []
+    while low < end:
+        high = min(low + _OFFSET_SAMPLE, end)
+        current = _offset(high.astimezone(zone), zone)
+        if current != previous:
+            changes.append(_offset_change(low, high, zone))
+            previous = current
+        low = high
+    return tuple(changes)
+
+
+def _next_offset_change(timezone: str, low: datetime, high: datetime) -> datetime | None:
+    """The first instant in (low, high] at which the zone's UTC offset changes, if any."""
+    for year in range(low.year, high.year + 1):
+        for change in _offset_changes(timezone, year):
+            if low < change <= high:
+                return change
+    return None
+
+
+def _shift_length(shift: Shift) -> timedelta:
+    start, end = shift
+    ends = timedelta(days=1) if end == MIDNIGHT else _since_midnight(end)
+    return ends - _since_midnight(start)
+
+
+def _since_midnight(reading: time) -> timedelta:
+    return timedelta(
+        hours=reading.hour,
+        minutes=reading.minute,
+        seconds=reading.second,
+        microseconds=reading.microsecond,
+    )
 
 
 def _utc(instant: datetime) -> datetime:
@@ -159,11 +232,7 @@ class BusinessCalendar(BaseModel):
         start, end = _utc(start), _utc(end)
         if end < start:
             raise CalendarError(f"end {end.isoformat()} is before start {start.isoformat()}")
-        elapsed = timedelta()
-        for run_start, run_end in self._running(start, pauses):
-            if run_start >= end:
-                break
-            elapsed += min(run_end, end) - run_start
+        elapsed, _ = self._measure(start, _stops(pauses, start), until=end)
         return elapsed
 
     def add_business_time(
@@ -180,33 +249,128 @@ class BusinessCalendar(BaseModel):
             raise CalendarError(f"duration {duration} is negative")
         if not duration:
             return start
-        remaining = duration
-        for run_start, run_end in self._running(start, pauses):
-            if run_end - run_start >= remaining:
-                return run_start + remaining
-            remaining -= run_end - run_start
-        raise CalendarError("the clock is paused indefinitely before the duration has elapsed")
+        _, instant = self._measure(start, _stops(pauses, start), budget=duration)
+        return instant
+
+    def _measure(
+        self,
+        start: datetime,
+        stops: list[tuple[datetime, datetime]],
+        until: datetime | None = None,
+        budget: timedelta | None = None,
+    ) -> tuple[timedelta, datetime]:
+        """Run the clock from ``start`` to ``until`` (and answer the business time elapsed),
+        or until ``budget`` of business time has elapsed (and answer that instant).
+
+        The cost grows with what is irregular on the way, not with days: a stretch of whole
+        weeks with no holiday on a working day, no change of UTC offset and no pause counts
+        as that many times the week's working time, at once; only the weeks around a
+        holiday, an offset change or a pause are walked period by period.
+        """
+        weekly = sum(
+            (_shift_length(shift) for shifts in self.working_hours.values() for shift in shifts),
+            timedelta(),
+        )
+        used, at = timedelta(), start
+        while until is None or at < until:
+            if at > _LATEST:
+                raise CalendarError(f"business time is computed up to {_LATEST.isoformat()}")
+            if until is not None:
+                room = (until - at) // _WEEK
+            else:
+                assert budget is not None
+                room = (budget - used - _TICK) // weekly
+            weeks = self._regular_weeks(at, stops, min(room, _MAX_JUMP_WEEKS))
+            if weeks:
+                used, at = used + weeks * weekly, at + weeks * _WEEK
+                continue
+            # Walk a week period by period, up to the next running period after it.
+            walk_end = at + _WEEK if until is None else min(at + _WEEK, until)
+            for run_start, run_end in self._running(at, stops):
+                if run_start >= walk_end:
+                    at = run_start  # nothing runs from walk_end up to here
+                    break
+                if budget is not None and min(run_end, walk_end) - run_start >= budget - used:
+                    return budget, run_start + (budget - used)
+                used += min(run_end, walk_end) - run_start
+                if run_end > walk_end:
+                    at = walk_end
+                    break
+            else:  # an open-ended pause: the clock never runs again
+                if budget is not None:
+                    raise CalendarError(
+                        "the clock is paused indefinitely before the duration has elapsed"
+                    )
+                break
+        assert until is not None
+        return used, until
+
+    def _regular_weeks(
+        self, at: datetime, stops: list[tuple[datetime, datetime]], most: int
+    ) -> int:
+        """How many whole weeks (up to ``most``) from ``at`` hold no pause, and, within a
+        margin, no offset change and no holiday on a working weekday: each of them holds
+        exactly one week's working time."""
+        weeks = most
+        for stop_start, stop_end in stops:
+            if stop_end > at:
+                if stop_start <= at:
+                    return 0
+                weeks = min(weeks, (stop_start - at) // _WEEK)
+        if weeks <= 0:
+            return 0
+        change = _next_offset_change(self.timezone, at - _MARGIN, at + weeks * _WEEK + _MARGIN)
+        if change is not None:
+            weeks = min(weeks, (change - _MARGIN - at) // _WEEK)
+        if weeks <= 0:
+            return 0
+        local = at.astimezone(ZoneInfo(self.timezone)).replace(tzinfo=None)
+        holiday = self._first_holiday((local - _MARGIN).date(), (local + weeks * _WEEK).date())
+        if holiday is not None:
+            weeks = min(weeks, (datetime.combine(holiday, MIDNIGHT) - _MARGIN - local) // _WEEK)
+        return max(weeks, 0)
+
+    def _first_holiday(self, first: date, last: date) -> date | None:
+        """The earliest holiday in [first, last + margin] on a weekday with working hours."""
+        last += _MARGIN
+        found = [_first_between(_sorted_days(self.holidays), first, last, self.working_hours)]
+        if self.holiday_country is not None:
+            for year in range(first.year, last.year + 1):
+                public = _sorted_public_holidays(
+                    self.holiday_country, self.holiday_subdivision, year
+                )
+                found.append(_first_between(public, first, last, self.working_hours))
+        return min((day for day in found if day is not None), default=None)
 
     def _running(
-        self, start: datetime, pauses: Iterable[Pause]
+        self, start: datetime, stops: list[tuple[datetime, datetime]]
     ) -> Iterator[tuple[datetime, datetime]]:
-        """Disjoint UTC intervals after ``start``, in order, during which the clock runs."""
-        stops = _stops(pauses, start)  # May overlap: each is jumped past in turn.
+        """Disjoint UTC intervals after ``start``, in order, during which the clock runs
+        (``stops``: sorted, may overlap: each is jumped past in turn)."""
         i = 0
-        for period_start, period_end in self._periods(start):
-            run_start = max(period_start, start)
-            while run_start < period_end:
-                while i < len(stops) and stops[i][1] <= run_start:
-                    i += 1
-                if i == len(stops) or stops[i][0] >= period_end:
-                    yield run_start, period_end
+        at = start
+        while True:
+            resume_at = None
+            for period_start, period_end in self._periods(at):
+                run_start = max(period_start, at)
+                while run_start < period_end:
+                    while i < len(stops) and stops[i][1] <= run_start:
+                        i += 1
+                    if i == len(stops) or stops[i][0] >= period_end:
+                        yield run_start, period_end
+                        break
+                    stop_start, stop_end = stops[i]
+                    if stop_start > run_start:
+                        yield run_start, stop_start
+                    if stop_end == _FOREVER:
+                        return
+                    run_start = stop_end
+                if run_start > period_end + _MARGIN:
+                    resume_at = run_start  # a long pause: read the days after it, not in it
                     break
-                stop_start, stop_end = stops[i]
-                if stop_start > run_start:
-                    yield run_start, stop_start
-                if stop_end == _FOREVER:
-                    return
-                run_start = stop_end
+            if resume_at is None:
+                return
+            at = resume_at
 
     def _periods(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working periods (UTC, in order) ending after ``start``; endless unless idle."""
