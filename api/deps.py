@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +17,16 @@ from engine.bootstrap import Runtime
 from engine.domain.commands.base import Command
 
 MAX_IDEMPOTENCY_KEY = 200
+MAX_AUTHORIZATION = 500  # "Bearer " and a key: ours are far shorter
+TIME_PARAMETER = (
+    "ISO 8601 date and time with its UTC offset (e.g. 2026-11-24T09:00:00Z),"
+    " between 0001-01-02 and 9999-12-30 UTC"
+)
+
+
+def invalid(where: str, name: str, reason: str) -> RequestValidationError:
+    """A refused parameter (``where``: query, path or header), answered as every 422 is."""
+    return RequestValidationError([{"loc": (where, name), "msg": reason, "type": "value_error"}])
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -38,7 +49,7 @@ DeskDep = Annotated[Desk, Depends(get_desk)]
 
 async def get_principal(
     request: Request,
-    authorization: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header(max_length=MAX_AUTHORIZATION)] = None,
 ) -> Principal:
     if not authorization:
         raise HTTPException(401, "missing Authorization: Bearer <api key>")

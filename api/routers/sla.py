@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -104,7 +104,7 @@ def list_calendars(desk: DeskDep, principal: PrincipalDep) -> list[str]:
 
 @router.get("/sla/calendars/{name}", response_model=CalendarPublic)
 def get_calendar(
-    name: str,
+    name: Annotated[str, Path(min_length=1, max_length=100)],
     desk: DeskDep,
     principal: PrincipalDep,
     version: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import PrincipalDep, RuntimeDep
@@ -36,7 +36,7 @@ def list_schemas() -> dict[str, Any]:
 
 
 @router.get("/schemas/{type_name}")
-def get_schema(type_name: str) -> dict[str, Any]:
+def get_schema(type_name: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
     """The JSON Schema of one event type's envelope."""
     schemas = all_schemas()
     if type_name not in schemas:

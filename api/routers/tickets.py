@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import DeskDep, PrincipalDep, RuntimeDep, SendDep, SendNewDep
+from api.deps import (
+    TIME_PARAMETER,
+    DeskDep,
+    PrincipalDep,
+    RuntimeDep,
+    SendDep,
+    SendNewDep,
+    invalid,
+)
 from api.responses import COMMAND_RESPONSES
 from api.schemas import (
     AssignRequest,
@@ -31,6 +38,7 @@ from engine.app.results import TicketDetails
 from engine.app.runner import TrailingReads
 from engine.bootstrap import Runtime
 from engine.domain.commands import tickets as c
+from engine.domain.values import Instant
 
 router = APIRouter(prefix="/tickets", tags=["tickets"], responses=COMMAND_RESPONSES)
 Position = Annotated[
@@ -71,12 +79,14 @@ def get_ticket(
     response: Response,
     runtime: RuntimeDep,
     version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    as_of: Annotated[datetime | None, Query(description="ISO 8601 time with offset")] = None,
+    as_of: Annotated[
+        Instant | None, Query(description=f"{TIME_PARAMETER}; not in the future")
+    ] = None,
     min_position: Position = None,
 ) -> TicketDetails:
     """The ticket now, at a version, or as it stood at a past moment (as_of)."""
-    if as_of is not None and as_of.tzinfo is None:
-        raise HTTPException(422, "as_of: give a time zone offset, e.g. 2026-11-24T09:00:00Z")
+    if as_of is not None and as_of > desk.clock():
+        raise invalid("query", "as_of", "is in the future; ask about a past moment or now")
     if min_position is not None:
         reads_at(runtime, min_position)
     details = desk.queries.ticket(principal, ticket_id, version=version, as_of=as_of)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import PrincipalDep, RuntimeDep
+from api.deps import TIME_PARAMETER, PrincipalDep, RuntimeDep, invalid
 from engine.app.audit import digest_trailer
 from engine.app.permissions import (
     authorize,
@@ -28,6 +28,7 @@ from engine.app.permissions import (
 )
 from engine.bootstrap import Runtime
 from engine.domain.base import NotFoundError
+from engine.domain.values import Instant
 from engine.projections.kit.models import (
     AgentReport,
     AgentWorkload,
@@ -42,6 +43,8 @@ router = APIRouter(tags=["views"])
 Position = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="wait for this position")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=500)]
+Since = Annotated[Instant | None, Query(description=TIME_PARAMETER)]
+Time = Annotated[Instant, Query(description=TIME_PARAMETER)]
 
 
 def _views(runtime: Runtime, min_position: int | None) -> Any:
@@ -141,16 +144,13 @@ def search(
     queue: Annotated[str | None, Query(max_length=64)] = None,
     priority: Annotated[Literal["P1", "P2", "P3", "P4"] | None, Query()] = None,
     text: Annotated[str | None, Query(max_length=200, description="words in the title")] = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: Since = None,
+    created_to: Since = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page:
     """Search tickets; requesters see only their own."""
     requester = search_scope(principal, requester)
-    for name, value in (("created_from", created_from), ("created_to", created_to)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, f"{name}: give a time zone offset")
     items, next_cursor = _paged(
         lambda: views.search_tickets(
             requester=requester,
@@ -187,17 +187,14 @@ def history(
 def export(
     views: ViewsDep,
     principal: PrincipalDep,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    from_: Annotated[Instant | None, Query(alias="from", description=TIME_PARAMETER)] = None,
+    to: Since = None,
     ticket: UUID | None = None,
     format: Literal["jsonl", "csv"] = "jsonl",
 ) -> StreamingResponse:
     """The audit history as JSON lines or CSV; the last line carries the SHA-256 of
     every byte before it."""
     authorize(principal, "read_audit")
-    for name, value in (("from", from_), ("to", to)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, f"{name}: give a time zone offset")
     lines = views.export(from_, to, ticket, format, shown=fields_shown(principal))
 
     def body() -> Iterator[bytes]:
@@ -214,8 +211,8 @@ def export(
 def service_report(
     views: ViewsDep,
     principal: PrincipalDep,
-    from_: Annotated[datetime, Query(alias="from")],
-    to: datetime,
+    from_: Annotated[Instant, Query(alias="from", description=TIME_PARAMETER)],
+    to: Time,
     queue: Annotated[str | None, Query(max_length=64)] = None,
 ) -> ServiceReport:
     """Volumes, response and resolution times, reopen and escalation rates, CSAT."""
@@ -229,8 +226,8 @@ def service_report(
 def agent_report(
     views: ViewsDep,
     principal: PrincipalDep,
-    from_: Annotated[datetime, Query(alias="from")],
-    to: datetime,
+    from_: Annotated[Instant, Query(alias="from", description=TIME_PARAMETER)],
+    to: Time,
 ) -> AgentReport:
     """Per agent: resolved count, median handle time, reopen rate, CSAT."""
     authorize(principal, "read_reports")
@@ -240,10 +237,8 @@ def agent_report(
 
 
 def _window(from_: datetime, to: datetime) -> None:
-    if from_.tzinfo is None or to.tzinfo is None:
-        raise HTTPException(422, "from, to: give a time zone offset")
     if to <= from_:
-        raise HTTPException(422, "to: must be after from")
+        raise invalid("query", "to", "must be after from")
 
 
 def _paged(query: Any) -> tuple[list[QueueTicket], str | None]:

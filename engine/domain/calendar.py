@@ -29,10 +29,11 @@ from holidays import country_holidays
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.domain.base import DomainError
+from engine.domain.values import WallTime
 
 __all__ = ["BusinessCalendar", "CalendarError", "Pause", "Shift", "Shifts"]
 
-Shift = tuple[time, time]
+Shift = tuple[WallTime, WallTime]
 """A working interval in local wall-clock time; an end of ``time(0)`` means 24:00."""
 
 Shifts = tuple[Shift, ...]

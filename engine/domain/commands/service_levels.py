@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,7 +31,7 @@ from engine.domain.commands.base import AgentCommand, Command, QueueCommand
 from engine.domain.escalation import EscalationKind, TargetType
 from engine.domain.priority import Priority
 from engine.domain.sla import SlaTarget
-from engine.domain.values import Name, Reason
+from engine.domain.values import Day, Instant, Name, Reason, WallTime
 
 Minutes = Annotated[int, Field(ge=1, le=60 * 24 * 366)]
 
@@ -46,7 +45,7 @@ def _known_zone(name: str) -> str:
 
 
 TimeZone = Annotated[Name, AfterValidator(_known_zone)]
-WorkingHours = dict[Annotated[int, Field(ge=0, le=6)], list[tuple[time, time]]]
+WorkingHours = dict[Annotated[int, Field(ge=0, le=6)], list[tuple[WallTime, WallTime]]]
 
 
 def _checked(build: Callable[[], object]) -> None:
@@ -104,7 +103,7 @@ class SetCalendar(Command):
         description='local shifts per weekday (0 = Monday), e.g. {"0": [["09:00", "17:00"]]}; '
         "an end of 00:00 means midnight"
     )
-    holidays: list[date] = Field(default_factory=list, max_length=1000)
+    holidays: list[Day] = Field(default_factory=list, max_length=1000)
     holiday_country: Annotated[str, Field(min_length=2, max_length=3)] | None = None
     holiday_subdivision: Annotated[str, Field(min_length=1, max_length=10)] | None = None
     reason: Reason | None = None
@@ -214,8 +213,8 @@ class SetAvailability(AgentCommand):
 
 
 class OnCallBody(Part):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     note: Reason | None = None
 
 
