@@ -49,10 +49,12 @@ DeskDep = Annotated[Desk, Depends(get_desk)]
 
 async def get_principal(
     request: Request,
-    authorization: Annotated[str | None, Header(max_length=MAX_AUTHORIZATION)] = None,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
     if not authorization:
         raise HTTPException(401, "missing Authorization: Bearer <api key>")
+    if len(authorization) > MAX_AUTHORIZATION:  # a credential that cannot be one: 401, not 422
+        raise HTTPException(401, "unknown or revoked API key")
     scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise HTTPException(401, "Authorization must be 'Bearer <api key>'")
