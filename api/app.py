@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.deps import ServingDep
 from api.guards import BodyGuard
 from api.metrics import RequestTimer
 from api.metrics import router as metrics_router
@@ -30,12 +31,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    app.include_router(views.router, responses=errors.PROBLEM_RESPONSES)
-    app.include_router(tickets.router, responses=errors.PROBLEM_RESPONSES)
-    app.include_router(escalations.router, responses=errors.PROBLEM_RESPONSES)
-    app.include_router(directory.router, responses=errors.PROBLEM_RESPONSES)
-    app.include_router(integrity.router, responses=errors.PROBLEM_RESPONSES)
-    app.include_router(sla.router, responses=errors.PROBLEM_RESPONSES)
+    # Every route that serves the history is refused while the store does not serve it
+    # (GET /events says so itself; health and schemas answer regardless).
+    for router in (views, tickets, escalations, directory, integrity, sla):
+        app.include_router(
+            router.router, responses=errors.PROBLEM_RESPONSES, dependencies=[ServingDep]
+        )
     app.include_router(system.router, responses=errors.PROBLEM_RESPONSES)
     app.include_router(metrics_router, responses=errors.PROBLEM_RESPONSES)
     app.add_middleware(BodyGuard, max_bytes=runtime.settings.max_body_bytes)

@@ -47,6 +47,17 @@ async def get_desk(request: Request) -> Desk:
 DeskDep = Annotated[Desk, Depends(get_desk)]
 
 
+async def require_serving(request: Request) -> None:
+    """Refuse (503, naming the cause and the fix) while the event store does not serve
+    its history: a Kafka cache that diverged from its topic answers nothing, so that
+    no command and no read ever sees a mixture of two histories."""
+    runtime: Runtime = request.app.state.runtime
+    runtime.refuse_if_diverged()
+
+
+ServingDep = Depends(require_serving)
+
+
 async def get_principal(
     request: Request,
     authorization: Annotated[str | None, Header()] = None,

@@ -24,6 +24,7 @@ from engine.domain.base import (
     PermissionDeniedError,
     RuleViolationError,
 )
+from engine.stores.kafka.errors import CacheDivergedError
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("ticketing.api")
@@ -152,6 +153,11 @@ def install(app: FastAPI) -> None:
             case RuleViolationError():
                 return problem(409, str(exc))
         return problem(400, str(exc))
+
+    @app.exception_handler(CacheDivergedError)
+    async def _diverged(request: Request, exc: CacheDivergedError) -> JSONResponse:
+        # Nothing of that history is served: the cause, the offsets and the fix.
+        return problem(503, str(exc), diverged=exc.divergence.as_dict())
 
     @app.exception_handler(OperationalError)
     async def _unavailable(request: Request, exc: OperationalError) -> JSONResponse:

@@ -188,6 +188,75 @@ def rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cache_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild the Kafka cache, and everything derived from it, from the topic as it is
+    now: the fix for a cache that diverged from its topic. The server must be stopped."""
+    import shutil
+
+    from eventsourcing.persistence import OperationalError
+
+    from cli.progress import ProgressBar
+    from engine.bootstrap import Runtime, derived_paths, kafka_environment
+    from engine.projections import Views
+    from engine.settings import Settings
+    from engine.stores.kafka.rebuild import rebuild_cache
+    from engine.stores.kafka.settings import KafkaSettings
+    from engine.stores.kafka.tailer import CatchUpProgress
+
+    try:
+        settings = _settings(args)
+    except ValidationError as e:
+        print(f"ticketing: invalid configuration: {_describe(e)}", file=sys.stderr)
+        return 2
+    assert isinstance(settings, Settings)
+    if not settings.uses_kafka:
+        print(
+            "ticketing: cache rebuild is for the Kafka mode (KAFKA_BOOTSTRAP_SERVERS); "
+            "the SQLite store keeps no cache of a topic",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        kafka = KafkaSettings.from_env(kafka_environment(settings))
+    except OSError as e:
+        print(f"ticketing: {e}", file=sys.stderr)
+        return 2
+    bar = ProgressBar(f"cache of {kafka.topic}")
+
+    def shown(status: CatchUpProgress) -> None:
+        end = status.end if status.end is not None else status.offset
+        bar(status.offset, max(end, status.offset))
+
+    try:
+        events = rebuild_cache(kafka, shown)
+        bar.finish()
+    except OperationalError as e:  # in use, diverged within itself, or unreachable
+        bar.finish()
+        print(f"ticketing: the cache was not rebuilt (it is as it was): {e}", file=sys.stderr)
+        return 1
+    print(f"cache rebuilt from topic {kafka.topic!r}: {events} events", file=sys.stderr)
+    # Everything derived from the old cache goes, and the views are built again.
+    for path in derived_paths(settings):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            for side in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{side}").unlink(missing_ok=True)
+    runtime = _open_runtime(args)
+    assert isinstance(runtime, Runtime)
+    try:
+        views = _open_views(runtime)
+        assert isinstance(views, Views)
+        try:
+            views.catch_up()
+        finally:
+            views.close()
+    finally:
+        runtime.close()
+    print("views rebuilt; start the server again", file=sys.stderr)
+    return 0
+
+
 def _instant(value: str | None, name: str) -> object:
     from datetime import datetime
 
@@ -369,6 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("view", nargs="?", choices=["queue", "audit", "reports"])
     p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
     p.set_defaults(func=rebuild)
+    p = sub.add_parser("cache", help="the Kafka mode's local cache of the topic")
+    cache = p.add_subparsers(dest="cache_command", required=True)
+    p = cache.add_parser(
+        "rebuild",
+        help="rebuild the cache and the views from the topic as it is now (server stopped)",
+    )
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    p.set_defaults(func=cache_rebuild)
     p = sub.add_parser("checkpoint", help="record a signed checkpoint of every stream now")
     p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
     p.set_defaults(func=checkpoint)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from uuid import uuid4
 
 from eventsourcing.persistence import PersistenceError
@@ -47,6 +47,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@runtime_checkable
+class DivergenceAware(Protocol):
+    """An event store that can find its copy of the log diverged from the log (the
+    Kafka cache): it then refuses reads and appends with the error it reports here."""
+
+    @property
+    def diverged(self) -> Exception | None: ...
+
+    @property
+    def head(self) -> int: ...
+
+    def check_serving(self) -> None: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -64,6 +78,18 @@ class Runtime:
         """Record a signed checkpoint of every stream's head now."""
         process: CheckpointProcess = self.extras["checkpoints"]
         return process.record()
+
+    def store_diverged(self) -> Exception | None:
+        """Why the event store stopped serving its history, if it did: then every
+        command and read is refused with this error (HTTP 503)."""
+        recorder = self.app.recorder
+        return recorder.diverged if isinstance(recorder, DivergenceAware) else None
+
+    def refuse_if_diverged(self) -> None:
+        """Raise the store's divergence, if it diverged (before serving anything)."""
+        recorder = self.app.recorder
+        if isinstance(recorder, DivergenceAware):
+            recorder.check_serving()
 
     def known_principal(self, api_key: str, now: float | None = None) -> Principal | None:
         """The key's principal if it is remembered and fresh; never reads the store."""
@@ -105,6 +131,31 @@ class Runtime:
         if (process := self.extras.get("clock")) is not None:
             process.stop()
         self.app.close()
+
+
+def derived_paths(settings: Settings) -> list[Path]:
+    """The local files and folders derived from the log (all rebuildable from it): the
+    views, the SLA clock's tracking, and in the Kafka mode the store's local state
+    (projection tracking, process events, snapshots). Never the keys nor the signing key."""
+    from engine.processes.sla_clock import TRACKING_FILE
+
+    paths = [settings.data_dir / "views", settings.data_dir / TRACKING_FILE]
+    if settings.uses_kafka:
+        from engine.stores.kafka.settings import KafkaSettings
+
+        kafka = KafkaSettings.from_env(kafka_environment(settings))
+        paths.append(kafka.local_db_path)
+    return paths
+
+
+def kafka_environment(settings: Settings) -> Any:
+    """The Kafka store's environment as the application reads it (process environment,
+    then the settings), for the operator's tools that act on the store directly."""
+    from eventsourcing.utils import Environment
+
+    from engine.app.application import TicketingApp
+
+    return Environment(TicketingApp.name, {**os.environ, **settings.store_env()})
 
 
 # Only the engine's own user may read the data: events, views, exports, keys.

@@ -6,24 +6,41 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import PrincipalDep, RuntimeDep
 from engine.app.permissions import may_read_raw_stream
 from engine.stores.jsonschema import all_schemas
+from engine.stores.kafka.errors import CacheDivergedError
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health")
-def health(runtime: RuntimeDep) -> dict[str, Any]:
+@router.get(
+    "/health",
+    responses={
+        503: {
+            "description": "diverged: the event store stopped serving its history (the "
+            "Kafka topic no longer holds what this server cached); `diverged` names the "
+            "offsets, the cause and the fix",
+            "content": {"application/json": {}},
+        }
+    },
+)
+def health(runtime: RuntimeDep) -> Any:
     """Liveness, the log's head position, and each view's position and lag."""
+    store = "kafka" if runtime.settings.uses_kafka else "sqlite"
+    diverged = runtime.store_diverged()
+    if isinstance(diverged, CacheDivergedError):
+        body: dict[str, Any] = {
+            "status": "diverged",
+            "store": store,
+            "position": getattr(runtime.app.recorder, "head", 0),
+            "diverged": diverged.divergence.as_dict(),
+        }
+        return JSONResponse(body, status_code=503)
     head = runtime.app.recorder.max_notification_id() or 0
-    body: dict[str, Any] = {
-        "status": "ok",
-        "store": "kafka" if runtime.settings.uses_kafka else "sqlite",
-        "position": head,
-    }
+    body = {"status": "ok", "store": store, "position": head}
     if runtime.views is not None:
         body["views"] = runtime.views.health()
     return body
@@ -52,6 +69,7 @@ def events(
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> StreamingResponse:
     """Notifications after a position, as JSON lines: the Kafka envelope, one per line."""
+    runtime.refuse_if_diverged()
     may_read_raw_stream(principal)
     notifications = runtime.app.recorder.select_notifications(
         after, limit, inclusive_of_start=False

@@ -5,8 +5,9 @@
   StoreUnavailableError, reads keep answering from the cache, and when the broker is
   back the same recorders append again by themselves; nothing from the outage appears.
 - Broker restarted without its data (Tansu keeps topics in memory): the recorder
-  notices that the topic no longer holds what its cache copied, refuses appends with
-  CacheDivergedError and keeps answering reads from the cache.
+  notices that the topic no longer holds what its cache copied, and refuses appends
+  and reads with CacheDivergedError (the cause and the fix: tests/contract/
+  test_kafka_divergence.py).
 """
 
 from __future__ import annotations
@@ -108,7 +109,12 @@ class TestBrokerDataLoss(KafkaRecorders):
                 pytest.fail("an append was accepted by a broker that lost the log")
         with pytest.raises(CacheDivergedError):
             recorder.insert_events([commented(ticket, 3)])
-        assert recorder.select_notifications(None, 100) == before
+        # Reads of that history are refused too (#13 item 2): never a mixture.
+        with pytest.raises(CacheDivergedError, match="ticketing cache rebuild"):
+            recorder.select_notifications(None, 100)
+        with pytest.raises(CacheDivergedError):
+            recorder.select_events(ticket)
+        assert len(before) == 2
 
 
 class TestBrokerDownAtStart(KafkaRecorders):

@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 from engine.stores.kafka.cache import EventCache, Key
 from engine.stores.kafka.clients import close_quietly, new_producer
 from engine.stores.kafka.codec import AppendRequest, EventRow, Reply, record_size
-from engine.stores.kafka.errors import StoreUnavailableError
+from engine.stores.kafka.errors import CacheDivergedError, StoreUnavailableError
 from engine.stores.kafka.lease import LeaseView
 from engine.stores.kafka.settings import KafkaSettings
 from engine.stores.kafka.tailer import Progress, Tailer, probe_log_end
@@ -170,9 +170,9 @@ class KafkaEventLog:
     def _check_usable(self) -> None:
         if self._closed:
             raise StoreUnavailableError("the Kafka recorder is closed")
-        diverged = self.writer.diverged or self.tailer.diverged
+        diverged = self.cache.diverged or self.writer.diverged
         if diverged is not None:
-            raise diverged
+            raise CacheDivergedError(diverged.divergence)
         if self.tailer.failure is not None:
             raise StoreUnavailableError(
                 f"the cache stopped reading the topic: {self.tailer.failure}"

@@ -173,6 +173,21 @@ class KafkaApplicationRecorder(KafkaAggregateRecorder, ApplicationRecorder, Cond
         decides again (read-your-writes across servers)."""
         return self.log.catch_up(timeout)
 
+    @property
+    def diverged(self) -> CacheDivergedError | None:
+        """Why this recorder no longer serves the topic's history (its reads and
+        appends raise it), if it does not: the topic diverged from the cache."""
+        return self.log.cache.diverged
+
+    @property
+    def head(self) -> int:
+        """The cache's last notification id, also once diverged (for health)."""
+        return self.log.cache.head
+
+    def check_serving(self) -> None:
+        """Raise ``CacheDivergedError`` if the topic diverged from the cache."""
+        self.log.cache.check_serving()
+
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
     ) -> Subscription[ApplicationRecorder]:

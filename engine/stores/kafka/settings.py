@@ -35,6 +35,7 @@ KAFKA_FETCH_MAX_WAIT_MS = "KAFKA_FETCH_MAX_WAIT_MS"
 KAFKA_MAX_BATCH_EVENTS = "KAFKA_MAX_BATCH_EVENTS"
 KAFKA_AUX_RETENTION_MS = "KAFKA_AUX_RETENTION_MS"
 KAFKA_PROGRESS_TOPIC = "KAFKA_PROGRESS_TOPIC"
+KAFKA_VERIFY_INTERVAL_MS = "KAFKA_VERIFY_INTERVAL_MS"
 ORIGINATOR_ID_TYPE = "ORIGINATOR_ID_TYPE"
 
 DEFAULT_TOPIC = "ticketing.events"
@@ -63,6 +64,7 @@ class KafkaSettings:
     max_batch_events: int = 5000
     aux_retention_ms: int = 24 * 3600 * 1000
     progress_topic: str | None = None
+    verify_interval: float = 1.0
     originator_id_type: Literal["uuid", "text"] = "uuid"
 
     @property
@@ -121,6 +123,7 @@ class KafkaSettings:
             max_batch_events=int(_number(env, KAFKA_MAX_BATCH_EVENTS, 5000)),
             aux_retention_ms=int(_number(env, KAFKA_AUX_RETENTION_MS, 24 * 3600 * 1000)),
             progress_topic=env.get(KAFKA_PROGRESS_TOPIC) or None,
+            verify_interval=_seconds(env, KAFKA_VERIFY_INTERVAL_MS, 1000),
             originator_id_type="uuid" if id_type == "uuid" else "text",
         ).checked()
 

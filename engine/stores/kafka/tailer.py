@@ -8,6 +8,11 @@ Whether it has caught up is decided with what fetches return: the last stable
 offset (the end of what a read_committed reader can read: a transaction left open by
 a killed writer holds it back until the next writer fences it), else the high
 watermark; never with ``end_offsets`` (which some brokers answer wrongly).
+
+Before it takes in anything, and then at least every ``KAFKA_VERIFY_INTERVAL_MS`` (and
+again before new records after a longer pause or a fetch error), it checks that the
+topic still holds the cache's anchor (``anchor.py``); the cache checks every new record
+against the chain. On a mismatch the cache diverges and the tailer stops.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.errors import KafkaError, OffsetOutOfRangeError
 
+from engine.stores.kafka.anchor import AnchorCheck, probe_log_end
 from engine.stores.kafka.cache import EventCache
 from engine.stores.kafka.clients import new_consumer, track_stable_offsets
 from engine.stores.kafka.codec import (
@@ -31,12 +37,13 @@ from engine.stores.kafka.codec import (
     Reply,
     row_from_record,
 )
-from engine.stores.kafka.errors import CacheDivergedError, StoreUnavailableError
+from engine.stores.kafka.errors import CacheDivergedError, Divergence, StoreUnavailableError
 from engine.stores.kafka.lease import LeaseView
 from engine.stores.kafka.settings import KafkaSettings
-from engine.stores.kafka.topic import topic_exists
 
 log = logging.getLogger("engine.stores.kafka")
+
+__all__ = ["CatchUpProgress", "Progress", "Tailer", "probe_log_end"]
 
 PROGRESS_EVERY_RECORDS = 10_000
 PROGRESS_EVERY_SECONDS = 1.0
@@ -61,8 +68,8 @@ class Tailer(threading.Thread):
     """Feeds the cache, the lease view and the pending forwarded appends.
 
     ``caught_up`` is set once the cache and the lease view have reached the ends
-    the broker reported; ``diverged`` holds the error if the topic turns out not to
-    match the cache.
+    the broker reported; ``diverged`` is the cache's error once the topic turns out
+    not to hold the cached history.
     """
 
     def __init__(
@@ -80,7 +87,6 @@ class Tailer(threading.Thread):
         self.on_reply = on_reply
         self.progress = progress
         self.caught_up = threading.Event()
-        self.diverged: CacheDivergedError | None = None
         self.failure: BaseException | None = None
         self.readable_end: int | None = None  # the topic's readable end, last seen
         self._halt = threading.Event()
@@ -92,9 +98,36 @@ class Tailer(threading.Thread):
         self._held: list[tuple[int, EventRow | None]] = []  # records awaiting their marker
         self._added = 0
         self._stable: dict[Any, int] = {}  # last stable offsets, from the fetches
+        self._anchor = AnchorCheck(settings, cache)
+        self._verified_at: float | None = None  # monotonic time of the last good check
+
+    @property
+    def diverged(self) -> CacheDivergedError | None:
+        return self.cache.diverged
 
     def stop(self) -> None:
         self._halt.set()
+
+    def verify(self) -> bool:
+        """Check the cache's anchor against the topic now; True if it holds. A
+        mismatch diverges the cache; no answer leaves the check due."""
+        if self.cache.next_offset == 0 and self.cache.last_record() is None:
+            self._verified_at = time.monotonic()  # nothing cached: nothing to diverge from
+            return True
+        try:
+            self._anchor.check(self.settings.request_timeout)
+        except CacheDivergedError:
+            return False
+        except StoreUnavailableError as e:
+            log.warning("tailer of topic %r: anchor not checked: %s", self.settings.topic, e)
+            self._verified_at = None
+            return False
+        self._verified_at = time.monotonic()
+        return True
+
+    def _verification_due(self) -> bool:
+        last = self._verified_at
+        return last is None or time.monotonic() - last >= self.settings.verify_interval
 
     def run(self) -> None:
         consumer = new_consumer(self.settings, "tailer")
@@ -108,12 +141,19 @@ class Tailer(threading.Thread):
             consumer.seek_to_beginning(self._leases)
             consumer.seek_to_end(self._replies)
             while not self._halt.is_set() and self.diverged is None:
+                if self._verification_due() and not self.verify():
+                    if self.diverged is not None:
+                        break
+                    self._halt.wait(0.2)  # no answer: follow the leases, check again soon
                 self._poll_once(consumer)
+        except CacheDivergedError:
+            pass  # the cache keeps the cause; the recorder reports it
         except BaseException as e:  # the recorder reports it on the next call
             self.failure = e
             log.exception("tailer of topic %r stopped", self.settings.topic)
         finally:
             consumer.close()
+            self._anchor.close()
 
     def _poll_once(self, consumer: Any) -> None:
         try:
@@ -123,6 +163,7 @@ class Tailer(threading.Thread):
             return
         except KafkaError as e:
             log.warning("tailer of topic %r: %s", self.settings.topic, e)
+            self._verified_at = None  # a reconnection: check the anchor before going on
             self._halt.wait(0.5)
             return
         self._take_events(consumer, batches.get(self._events, ()))
@@ -171,7 +212,13 @@ class Tailer(threading.Thread):
             position = self._held[0][0]
         else:
             self._held = []
-        added = self.cache.ingest([(o, r) for o, r in complete if r is not None], position)
+        rows = [(o, r) for o, r in complete if r is not None]
+        if rows and self._verification_due() and not self.verify():
+            # Nothing new is taken in unless the topic was seen to hold the anchor
+            # lately (after a pause, the records fetched may be another history's).
+            self._held = complete + self._held
+            return
+        added = self.cache.ingest(rows, position)
         self._added += added
 
     def _position(self, consumer: Any, tp: Any, default: int) -> int:
@@ -206,7 +253,7 @@ class Tailer(threading.Thread):
     def _report(self, end: int | None, *, force: bool) -> None:
         if end is not None:
             self.readable_end = end
-        events = self.cache.max_notification_id() or 0
+        events = self.cache.head
         now = time.monotonic()
         if not force and (
             events - self._reported_records < PROGRESS_EVERY_RECORDS
@@ -236,76 +283,16 @@ class Tailer(threading.Thread):
             if self.cache.next_offset == 0:
                 consumer.seek_to_beginning(self._events)
                 return
-            self.diverged = _diverged(self.settings, self.cache, "no longer has")
-            log.error("%s", self.diverged)
-
-
-def probe_log_end(settings: KafkaSettings, cache: EventCache, timeout: float) -> int:
-    """The event partition's end (high watermark), from a fetch made now by a new
-    consumer, after checking the topic still holds what the cache copied from it.
-
-    Raises ``CacheDivergedError`` if not, ``StoreUnavailableError`` if the broker
-    does not answer in time."""
-    deadline = time.monotonic() + timeout
-    if not topic_exists(settings, timeout):
-        if cache.next_offset > 0:
-            raise CacheDivergedError(
-                f"topic {settings.topic!r} is gone while the cache {cache.path} holds "
-                f"{cache.max_notification_id() or 0} events: the broker lost its data or "
-                "the topic was deleted. Appends are refused; reads answer from the cache."
+            self.cache.diverge(
+                CacheDivergedError(
+                    Divergence(
+                        self.settings.topic,
+                        str(self.cache.path),
+                        f"the topic no longer has offset {self.cache.next_offset}, which the "
+                        "cache has read up to: the broker lost its data, or the topic was "
+                        "deleted and recreated",
+                        offset=self.cache.next_offset,
+                        cached_up_to=self.cache.next_offset,
+                    )
+                )
             )
-        raise StoreUnavailableError(f"topic {settings.topic!r} does not exist")
-    tp = TopicPartition(settings.topic, 0)
-    last = cache.last_record()
-    consumer = new_consumer(settings, "probe", bootstrap_timeout_ms=int(timeout * 1000))
-    try:
-        consumer.assign([tp])
-        consumer.seek(tp, last[0] if last else cache.next_offset)
-        while time.monotonic() < deadline:
-            try:
-                batches = consumer.poll(timeout_ms=50)
-            except OffsetOutOfRangeError:
-                raise _diverged(settings, cache, "ends before") from None
-            end = consumer.highwater(tp)
-            if last is not None:
-                first = next(iter(batches.get(tp, ())), None)
-                if first is not None:
-                    _check_same(settings, cache, last, first)
-                    last = None
-                elif end is not None and end <= last[0]:
-                    raise _diverged(settings, cache, f"ends at offset {end}, before")
-            if last is None and end is not None:
-                if end < cache.next_offset:
-                    raise _diverged(settings, cache, f"ends at offset {end}, before")
-                return int(end)
-        raise StoreUnavailableError(f"no fetch from topic {settings.topic!r} answered in time")
-    except KafkaError as e:
-        raise StoreUnavailableError(f"Kafka at {settings.bootstrap_servers}: {e}") from e
-    finally:
-        consumer.close()
-
-
-def _diverged(settings: KafkaSettings, cache: EventCache, how: str) -> CacheDivergedError:
-    return CacheDivergedError(
-        f"topic {settings.topic!r} {how} offset {cache.next_offset}, which the cache "
-        f"{cache.path} has read up to: the topic was recreated or the broker lost its data. "
-        "Appends are refused; reads answer from the cache."
-    )
-
-
-def _check_same(
-    settings: KafkaSettings, cache: EventCache, last: tuple[int, EventRow], record: Any
-) -> None:
-    offset, cached = last
-    try:
-        found = row_from_record(
-            record.key, record.value, record.headers, settings.originator_id_type
-        )
-    except RecordFormatError:
-        found = None
-    if record.offset != offset or found != cached:
-        raise CacheDivergedError(
-            f"topic {settings.topic!r} holds another record at offset {offset} than the one "
-            f"the cache {cache.path} copied from it: the topic was recreated. Appends are "
-            "refused; reads answer from the cache."
-        )

@@ -434,6 +434,7 @@ class Writer(threading.Thread):
         self._fail_queue(NotWriterError)
 
     def _become_diverged(self, error: CacheDivergedError) -> None:
+        error = self.cache.diverge(error)  # the cache keeps the first cause found
         log.error("writer of topic %r: %s", self.settings.topic, error)
         self.diverged = error
         with self._lock:
