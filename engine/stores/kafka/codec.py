@@ -13,7 +13,10 @@ Schema's ``$id``, ``content-type`` ``application/json``): the CloudEvent's data 
 whole envelope.
 
 The coordination messages (forwarded appends, replies, heartbeats, writer claims) are
-small JSON objects on auxiliary topics; they are our protocol, not a public stream.
+small JSON objects on auxiliary topics (``<topic>.__leases``, ``.__requests``,
+``.__replies``); they are our protocol, not a public stream. Each carries the header
+``ticketing.internal`` (``lease``, ``request`` or ``reply``), which no event record has,
+so that no consumer can take one for an event.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ CLOUDEVENTS_SOURCE = "/ticketing/{aggregate_type}/{aggregate_id}"
 CLOUDEVENTS_DATASCHEMA = "urn:ticketing:event:{type}:v{schema_version}"  # as the schemas' $id
 
 Headers = list[tuple[str, bytes]]
+
+HEADER_INTERNAL = "ticketing.internal"
+LEASE_HEADERS: Headers = [(HEADER_INTERNAL, b"lease")]
+REQUEST_HEADERS: Headers = [(HEADER_INTERNAL, b"request")]
+REPLY_HEADERS: Headers = [(HEADER_INTERNAL, b"reply")]
 
 
 class RecordFormatError(ValueError):

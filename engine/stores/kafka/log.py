@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 
 from engine.stores.kafka.cache import EventCache, Key
 from engine.stores.kafka.clients import close_quietly, new_producer
-from engine.stores.kafka.codec import AppendRequest, EventRow, Reply, record_size
+from engine.stores.kafka.codec import REQUEST_HEADERS, AppendRequest, EventRow, Reply, record_size
 from engine.stores.kafka.errors import CacheDivergedError, StoreUnavailableError
 from engine.stores.kafka.lease import LeaseView
 from engine.stores.kafka.settings import KafkaSettings
@@ -129,6 +129,7 @@ class KafkaEventLog:
                 self.settings.requests_topic,
                 key=request.request_id.encode(),
                 value=request.encode(),
+                headers=REQUEST_HEADERS,
                 partition=0,
             ).get(timeout=max(0.0, remaining))
             reply = future.result(timeout=max(0.0, deadline - time.monotonic()) + GRACE)

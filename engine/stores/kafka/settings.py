@@ -67,20 +67,25 @@ class KafkaSettings:
     verify_interval: float = 1.0
     originator_id_type: Literal["uuid", "text"] = "uuid"
 
+    # The auxiliary topics: named after the event topic with a ``.__`` suffix (the
+    # double underscore marks a topic internal, as Kafka's own ``__consumer_offsets``;
+    # MirrorMaker 2's default exclusions skip such names), and every record on them
+    # carries the ``ticketing.internal`` header (codec.py).
+
     @property
     def requests_topic(self) -> str:
         """Appends forwarded to the writer by instances that are not the writer."""
-        return f"{self.topic}.requests"
+        return f"{self.topic}.__requests"
 
     @property
     def replies_topic(self) -> str:
         """The writer's answers to forwarded appends, and its heartbeats."""
-        return f"{self.topic}.replies"
+        return f"{self.topic}.__replies"
 
     @property
     def leases_topic(self) -> str:
         """Claims and resignations of the writer role (kept forever, a few records)."""
-        return f"{self.topic}.leases"
+        return f"{self.topic}.__leases"
 
     @classmethod
     def from_env(cls, env: Environment) -> KafkaSettings:

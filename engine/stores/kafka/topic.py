@@ -1,11 +1,16 @@
-"""Creating the topics, and refusing an event topic that could lose events.
+"""Creating the topics, and refusing a topic the store cannot work with.
 
 The event topic is the system of record: it is created with infinite retention
 (``retention.ms=-1``, ``retention.bytes=-1``) and ``cleanup.policy=delete`` (never
 compacted), with one partition, because one partition gives one global order and
-that order is the notification order. An existing event topic with finite retention
-or compaction is refused (``UnsafeTopicError``) unless ``KAFKA_ALLOW_UNSAFE_TOPIC``;
-settings the broker does not report are logged as unknown, not refused.
+that order is the notification order. Every topic is created explicitly, with an
+admin request, before any other request names it: some brokers create a missing topic
+that a client merely asks about (Tansu does, with 4 partitions, whatever the client's
+``allow_auto_create_topics``). An existing topic with more than one partition, or an
+event topic with finite retention or compaction, is refused (``UnsafeTopicError``,
+naming the topic, what is wrong and the command that fixes it; finite retention may be
+allowed with ``KAFKA_ALLOW_UNSAFE_TOPIC``); settings the broker does not report are
+logged as unknown, not refused.
 """
 
 from __future__ import annotations
@@ -60,21 +65,21 @@ def assess_event_topic(configs: Mapping[str, str | None], partitions: int) -> To
     return TopicAssessment(unsafe, unknown, partitions)
 
 
-def check_event_topic(topic: str, assessment: TopicAssessment, *, allow_unsafe: bool) -> None:
+def check_event_topic(
+    topic: str, assessment: TopicAssessment, *, allow_unsafe: bool, bootstrap: str = "<broker>"
+) -> None:
     """Raise ``UnsafeTopicError`` for an unsafe topic unless allowed; warn otherwise."""
-    if assessment.partitions != 1:
-        raise UnsafeTopicError(
-            f"event topic {topic!r} has {assessment.partitions} partitions; the store needs "
-            "exactly 1 (one partition is one global order, the notification order). "
-            "There is no override: use another topic."
-        )
+    check_partitions(topic, assessment.partitions, bootstrap)
     if assessment.unsafe:
         found = ", ".join(assessment.unsafe)
         if not allow_unsafe:
             raise UnsafeTopicError(
                 f"event topic {topic!r} could lose events: {found} (the store needs "
-                "retention.ms=-1, retention.bytes=-1, cleanup.policy=delete). Fix the topic, "
-                f"or set {KAFKA_ALLOW_UNSAFE_TOPIC}=true to start anyway."
+                "retention.ms=-1, retention.bytes=-1, cleanup.policy=delete). Fix the topic: "
+                f"kafka-configs.sh --bootstrap-server {bootstrap} --alter --entity-type topics "
+                f"--entity-name {topic} --add-config "
+                "retention.ms=-1,retention.bytes=-1,cleanup.policy=delete "
+                f"(or set {KAFKA_ALLOW_UNSAFE_TOPIC}=true to start anyway)."
             )
         log.warning(
             "event topic %r could lose events (%s): allowed by %s",
@@ -90,17 +95,37 @@ def check_event_topic(topic: str, assessment: TopicAssessment, *, allow_unsafe: 
         )
 
 
-def ensure_topics(settings: KafkaSettings) -> None:
-    """Create missing topics, then check the event topic. Raises
-    ``StoreUnavailableError`` if the broker cannot be reached, ``UnsafeTopicError``
-    for an unsafe event topic, ``OSError`` for a missing topic when creation is off."""
+def check_partitions(topic: str, partitions: int, bootstrap: str = "<broker>") -> None:
+    """Refuse a topic of the store with other than one partition, naming the likely
+    cause (a broker that creates topics a client asks about) and the fix."""
+    if partitions == 1:
+        return
+    raise UnsafeTopicError(
+        f"topic {topic!r} has {partitions} partitions; the store needs exactly 1 (one "
+        "partition is one global order, the notification order), and there is no override. "
+        "A broker that creates a missing topic when a client asks for its metadata makes "
+        "such topics (Tansu does, with 4 partitions: kcat -L -t, a consumer or a producer "
+        "before the engine's first start). If it holds nothing you need, delete it and start "
+        f"again, and the engine creates it right: kafka-topics.sh --bootstrap-server "
+        f"{bootstrap} --delete --topic {topic}. Otherwise set KAFKA_TOPIC to another topic."
+    )
+
+
+def wanted_topics(settings: KafkaSettings) -> dict[str, dict[str, str]]:
+    """Every topic of the store, with the configs it is created with."""
     aux = {"retention.ms": str(settings.aux_retention_ms), "cleanup.policy": "delete"}
-    wanted: dict[str, dict[str, str]] = {
+    return {
         settings.topic: EVENT_TOPIC_CONFIGS,
         settings.leases_topic: EVENT_TOPIC_CONFIGS,
         settings.requests_topic: aux,
         settings.replies_topic: aux,
     }
+
+
+def ensure_topics(settings: KafkaSettings) -> None:
+    """Create missing topics, then check them. Raises ``StoreUnavailableError`` if
+    the broker cannot be reached, ``UnsafeTopicError`` for a topic the store cannot
+    work with, ``OSError`` for a missing topic when creation is off."""
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_servers,
@@ -112,54 +137,50 @@ def ensure_topics(settings: KafkaSettings) -> None:
     except KafkaError as e:
         raise StoreUnavailableError(f"Kafka at {settings.bootstrap_servers}: {e}") from e
     try:
-        existing = partition_counts(admin, list(wanted))
+        ensure_topics_with(admin, settings)
+    except KafkaError as e:
+        raise StoreUnavailableError(f"Kafka at {settings.bootstrap_servers}: {e}") from e
+    finally:
+        admin.close()
+
+
+def ensure_topics_with(admin: Any, settings: KafkaSettings) -> None:
+    """``ensure_topics`` with a given admin client. Creation comes first: a create
+    request never makes a topic with the broker's defaults, and an existing topic
+    only answers that it exists; then every topic is described and checked."""
+    wanted = wanted_topics(settings)
+    if settings.create_topics:
         for name, configs in wanted.items():
-            if name in existing:
-                continue
+            if _create(admin, name, configs):
+                log.info("created topic %r with %s", name, configs)
+    existing = partition_counts(admin, list(wanted))
+    for name in wanted:
+        if name not in existing:
             if not settings.create_topics:
-                raise OSError(f"topic {name!r} does not exist (KAFKA_CREATE_TOPICS is off)")
-            _create(admin, name, configs)
-            log.info("created topic %r with %s", name, configs)
-        partitions = partition_counts(admin, [settings.topic]).get(settings.topic, 1)
-        check_event_topic(
-            settings.topic,
-            assess_event_topic(topic_configs(admin, settings.topic), partitions),
-            allow_unsafe=settings.allow_unsafe_topic,
-        )
-    except KafkaError as e:
-        raise StoreUnavailableError(f"Kafka at {settings.bootstrap_servers}: {e}") from e
-    finally:
-        admin.close()
+                raise OSError(
+                    f"topic {name!r} does not exist (KAFKA_CREATE_TOPICS is off): create it "
+                    f"with 1 partition, or set KAFKA_CREATE_TOPICS=true"
+                )
+            raise StoreUnavailableError(f"topic {name!r} was created but is not yet described")
+        check_partitions(name, existing[name], settings.bootstrap_servers)
+    check_event_topic(
+        settings.topic,
+        assess_event_topic(topic_configs(admin, settings.topic), existing[settings.topic]),
+        allow_unsafe=settings.allow_unsafe_topic,
+        bootstrap=settings.bootstrap_servers,
+    )
 
 
-def topic_exists(settings: KafkaSettings, timeout: float) -> bool:
-    """Whether the event topic exists; ``StoreUnavailableError`` if no answer."""
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_servers,
-            client_id=f"{settings.writer_id}-admin",
-            request_timeout_ms=int(timeout * 1000),
-            bootstrap_timeout_ms=int(timeout * 1000),
-            reconnect_backoff_max_ms=1000,
-        )
-    except KafkaError as e:
-        raise StoreUnavailableError(f"Kafka at {settings.bootstrap_servers}: {e}") from e
-    try:
-        return settings.topic in partition_counts(admin, [settings.topic])
-    except KafkaError as e:
-        raise StoreUnavailableError(f"Kafka at {settings.bootstrap_servers}: {e}") from e
-    finally:
-        admin.close()
-
-
-def _create(admin: Any, name: str, configs: dict[str, str]) -> None:
+def _create(admin: Any, name: str, configs: dict[str, str]) -> bool:
+    """Create ``name`` with one partition; False if it exists already."""
     try:
         admin.create_topics(
             {name: {"num_partitions": 1, "replication_factor": -1, "configs": configs}},
             wait_for_metadata=True,
         )
     except TopicAlreadyExistsError:
-        pass  # another instance created it meanwhile
+        return False  # created before, or by another instance meanwhile
+    return True
 
 
 def partition_counts(admin: Any, names: list[str]) -> dict[str, int]:

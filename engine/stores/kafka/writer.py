@@ -31,7 +31,15 @@ from kafka.structs import OffsetAndMetadata
 
 from engine.stores.kafka.cache import EventCache, Key
 from engine.stores.kafka.clients import call_with_deadline, discard, new_consumer, new_producer
-from engine.stores.kafka.codec import AppendRequest, EventRow, LeaseRecord, Reply, event_record
+from engine.stores.kafka.codec import (
+    LEASE_HEADERS,
+    REPLY_HEADERS,
+    AppendRequest,
+    EventRow,
+    LeaseRecord,
+    Reply,
+    event_record,
+)
 from engine.stores.kafka.errors import CacheDivergedError, StoreUnavailableError
 from engine.stores.kafka.lease import LeaseView
 from engine.stores.kafka.settings import KafkaSettings
@@ -150,7 +158,11 @@ class Writer(threading.Thread):
         record = LeaseRecord("claim", self.me, epoch)
         try:
             sent = self.messenger.send(
-                self.settings.leases_topic, key=self.me.encode(), value=record.encode(), partition=0
+                self.settings.leases_topic,
+                key=self.me.encode(),
+                value=record.encode(),
+                headers=LEASE_HEADERS,
+                partition=0,
             )
             offset = sent.get(timeout=self.settings.request_timeout).offset
         except KafkaError as e:
@@ -369,7 +381,13 @@ class Writer(threading.Thread):
                 )
             )
         for reply_to, reply in replies:
-            producer.send(s.replies_topic, key=reply_to.encode(), value=reply.encode(), partition=0)
+            producer.send(
+                s.replies_topic,
+                key=reply_to.encode(),
+                value=reply.encode(),
+                headers=REPLY_HEADERS,
+                partition=0,
+            )
         if requests_offset is not None:
             position = {self._requests_tp: OffsetAndMetadata(requests_offset, "", -1)}
             call_with_deadline(
@@ -403,7 +421,11 @@ class Writer(threading.Thread):
         beat = Reply("heartbeat", self.me, self.epoch)
         try:
             self.messenger.send(
-                self.settings.replies_topic, key=self.me.encode(), value=beat.encode(), partition=0
+                self.settings.replies_topic,
+                key=self.me.encode(),
+                value=beat.encode(),
+                headers=REPLY_HEADERS,
+                partition=0,
             )
         except KafkaError as e:
             log.debug("heartbeat not sent: %s", e)
@@ -462,6 +484,7 @@ class Writer(threading.Thread):
                     self.settings.leases_topic,
                     key=self.me.encode(),
                     value=record.encode(),
+                    headers=LEASE_HEADERS,
                     partition=0,
                 ).get(timeout=self.settings.request_timeout)
             except KafkaError as e:
