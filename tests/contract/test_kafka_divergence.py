@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import OperationalError, StoredEvent
 from kafka import KafkaProducer
 
 from engine.integrity.chain import envelope_hash
@@ -26,6 +26,7 @@ from engine.integrity.jsonbytes import compact_json
 from engine.stores.kafka.codec import EventRow, event_record
 from engine.stores.kafka.errors import REBUILD_COMMAND, CacheDivergedError
 from engine.stores.kafka.rebuild import rebuild_cache
+from engine.stores.kafka.topic import wanted_topics
 from tests.contract.store_contract import wait_until
 from tests.support.kafka_broker import ControlledBroker, KafkaRecorders
 
@@ -82,16 +83,19 @@ def produce_foreign(bootstrap: str, topic: str, event: StoredEvent) -> int:
         producer.close(timeout=5)
 
 
-def drop_if_partitioned(bootstrap: str, topic: str) -> None:
+def drop_partitioned(bootstrap: str, topics: list[str]) -> None:
+    """Delete those of ``topics`` that have more than one partition (as an operator
+    would, following the engine's refusal)."""
     from kafka import KafkaAdminClient
 
     from engine.stores.kafka.topic import partition_counts
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     try:
-        if partition_counts(admin, [topic]).get(topic, 1) != 1:
-            admin.delete_topics([topic])
-            assert wait_until(lambda: topic not in partition_counts(admin, [topic]), 10)
+        wrong = [t for t, n in partition_counts(admin, topics).items() if n != 1]
+        if wrong:
+            admin.delete_topics(wrong)
+            assert wait_until(lambda: not set(wrong) & set(partition_counts(admin, wrong)), 10)
     finally:
         admin.close()
 
@@ -132,6 +136,21 @@ class TestChainBreak(KafkaRecorders):
         assert recorder.log.cache.head == 3  # the stray record was not taken in
         assert_refused_naming_cause_and_fix(recorder, ticket, "does not continue the hash chain")
 
+        # The fix refuses to run beside the process that uses the cache...
+        with pytest.raises(OperationalError, match="in use by another recorder"):
+            rebuild_cache(recorder.log.settings)
+        # ...and, with the process stopped, refuses a topic whose own records do not
+        # chain, leaving the cache as it was.
+        settings = recorder.log.settings
+        self.kafka_factories.remove(factory := self.kafka_factories[0])
+        factory.close()
+        with pytest.raises(CacheDivergedError, match="does not continue the hash chain"):
+            rebuild_cache(settings)
+        kept = self.kafka_factory(
+            KAFKA_TOPIC=topic, KAFKA_CACHE_PATH=str(settings.cache_path)
+        ).application_recorder()
+        assert kept.log.cache.head == 3
+
 
 class TestRefilledTopic(KafkaRecorders):
     def test_a_refilled_topic_is_never_served_beside_the_cached_history(
@@ -159,8 +178,8 @@ class TestRefilledTopic(KafkaRecorders):
 
         # The topic is refilled by a fresh instance, with more records than the cache
         # holds. (Tansu creates a topic that a client asks about, with 4 partitions:
-        # the recorder's own requests may have; an operator deletes it first.)
-        drop_if_partitioned(controlled_broker.bootstrap, topic)
+        # the recorder's own requests may have; an operator deletes such topics first.)
+        drop_partitioned(controlled_broker.bootstrap, list(wanted_topics(recorder.log.settings)))
         refill = self.kafka_factory(KAFKA_TOPIC=topic, **settings).application_recorder()
         for _ in range(4):
             refill.insert_events(chained(uuid.uuid4(), range(1, 3)))

@@ -160,7 +160,8 @@ def test_broker_outage_answers_503_and_the_engine_recovers_by_itself(
     assert_problem(refused, 503)
     assert time.monotonic() - started < 15
     # Queries keep answering from the local cache.
-    assert cast.admin.get(f"/tickets/{ticket}").status_code == 200
+    _r = cast.admin.get(f"/tickets/{ticket}")
+    assert _r.status_code == 200, _r.text
     assert read_events(cast.admin.http) == before
 
     controlled_broker.restore()

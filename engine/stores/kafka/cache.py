@@ -344,6 +344,16 @@ class EventCache:
         offset, o, v, t, s = row
         return int(offset), EventRow(o, v, t, bytes(s))
 
+    def record_at(self, offset: int) -> EventRow | None:
+        """The event record cached at ``offset``, if any (also once diverged)."""
+        with self._cond:
+            row = self._conn.execute(
+                "SELECT originator_id, originator_version, topic, state FROM events "
+                "WHERE kafka_offset=?",
+                (offset,),
+            ).fetchone()
+        return None if row is None else EventRow(row[0], row[1], row[2], bytes(row[3]))
+
     def close(self) -> None:
         with self._cond:
             with contextlib.suppress(sqlite3.Error):

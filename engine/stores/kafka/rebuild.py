@@ -55,15 +55,20 @@ def rebuild_cache(
                         f"the copy of topic {settings.topic!r} did not catch up within "
                         f"{settings.startup_timeout:.0f}s (KAFKA_STARTUP_TIMEOUT_MS)"
                     )
-        finally:
+        except BaseException:
             tailer.stop()
             tailer.join(5)
-            events = fresh.head
             fresh.close()
+            _remove(fresh_path)  # the current cache stays as it was
+            raise
+        tailer.stop()
+        tailer.join(5)
+        events = fresh.head
+        fresh.close()
         for suffix in SQLITE_SIDE_FILES:
             _remove(Path(f"{path}{suffix}"))
         os.replace(fresh_path, path)
-        _remove(Path(f"{fresh_path}.lock"))
+        _remove(fresh_path)  # its lock file
         return events
     finally:
         if lock is not None:
@@ -73,6 +78,6 @@ def rebuild_cache(
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    for suffix in SQLITE_SIDE_FILES:
+    for suffix in (*SQLITE_SIDE_FILES, ".lock"):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{path}{suffix}").unlink()

@@ -9,10 +9,10 @@ offset (the end of what a read_committed reader can read: a transaction left ope
 a killed writer holds it back until the next writer fences it), else the high
 watermark; never with ``end_offsets`` (which some brokers answer wrongly).
 
-When it (re)connects, at least every ``KAFKA_VERIFY_INTERVAL_MS``, and after each fetch
-that brought new event records, before taking them in, it checks that the topic still
-holds the cache's anchor (``anchor.py``); the cache checks every new record against
-its chain. On a mismatch the cache diverges and the tailer stops.
+When it (re)connects, after a fetch error, every ``KAFKA_VERIFY_INTERVAL_MS``, and
+before taking in new event records once its last check is older than that, it checks
+that the topic still holds the cache's anchor (``anchor.py``); the cache checks every
+new record against its chain. On a mismatch the cache diverges and the tailer stops.
 """
 
 from __future__ import annotations
@@ -153,7 +153,6 @@ class Tailer(threading.Thread):
             log.exception("tailer of topic %r stopped", self.settings.topic)
         finally:
             consumer.close()
-            self._anchor.close()
 
     def _poll_once(self, consumer: Any) -> None:
         try:
@@ -213,10 +212,10 @@ class Tailer(threading.Thread):
         else:
             self._held = []
         rows = [(o, r) for o, r in complete if r is not None]
-        if any(o >= self.cache.next_offset for o, _ in rows) and not self.verify():
-            # Nothing new is taken in unless the topic holds the anchor after the fetch:
-            # after a pause or a broker that lost its data, the records fetched may
-            # belong to another history, and each may continue a chain of its own.
+        fresh = any(o >= self.cache.next_offset for o, _ in rows)
+        if fresh and self._verification_due() and not self.verify():
+            # Nothing new is taken in unless the topic was seen to hold the anchor
+            # lately: after a pause, the records fetched may belong to another history.
             self._held = complete + self._held
             return
         added = self.cache.ingest(rows, position)
