@@ -18,6 +18,7 @@ router = APIRouter(tags=["system"])
 
 @router.get(
     "/health",
+    response_model=dict[str, Any],
     responses={
         503: {
             "description": "diverged: the event store stopped serving its history (the "
