@@ -299,7 +299,10 @@ def runtime_figures(runtime: Runtime) -> list[Metric]:
     """What /metrics reads at scrape time: the log's head, each view's and the SLA
     clock's lag behind it, and in Kafka mode the writer role, lease, tailer and cache."""
     recorder = runtime.app.recorder
-    head = recorder.max_notification_id() or 0
+    store = recorder if isinstance(recorder, DivergenceAware) else None
+    # A diverged store serves no history: its head is the cache's, and no lag is read.
+    diverged = store is not None and store.diverged is not None
+    head = store.head if store is not None and diverged else recorder.max_notification_id() or 0
     figures: list[Metric] = [gauge("ticketing_log_head_position", "The log's last position", head)]
 
     def lag(position: int) -> Lag:
@@ -307,12 +310,12 @@ def runtime_figures(runtime: Runtime) -> list[Metric]:
         since = recorded_at(first[0].state) if first and position < head else None
         return Lag(position, head, since)
 
-    if runtime.views is not None:
+    if not diverged and runtime.views is not None:
         views = {name: lag(p) for name, p in runtime.views.positions().items()}
         figures += lag_figures(
             "ticketing_projection_lag", "How far each view is behind the log", views, "view"
         )
-    if (process := runtime.extras.get("clock")) is not None:
+    if not diverged and (process := runtime.extras.get("clock")) is not None:
         figures += lag_figures(
             "ticketing_sla_clock_lag",
             "How far the SLA clock is behind the log",
@@ -331,6 +334,7 @@ KAFKA_FIGURES = {
     "lease_epoch": "The epoch of the writer lease this process has seen last",
     "cache_events": "Events in this process's cache of the topic",
     "tailer_lag_records": "Records of the topic the cache has not read yet",
+    "diverged": "1 if the topic no longer holds what the cache copied (nothing is served)",
 }
 
 

@@ -39,6 +39,7 @@ from tests.support.kafka_broker import ControlledBroker
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 ADMIN_KEY = "kafka-diverged-admin-key-0123456789"
 REBUILD = "ticketing cache rebuild"
+METRICS_TOKEN = "kafka-diverged-metrics-token-0123456789"
 
 
 @pytest.fixture
@@ -58,6 +59,7 @@ def test_paused_servers_on_a_refilled_topic_stop_serving_until_the_cache_is_rebu
         "KAFKA_BOOTSTRAP_SERVERS": controlled_broker.bootstrap,
         "KAFKA_TOPIC": f"ticketing.e2e.{uuid.uuid4().hex[:10]}",
         "TICKETING_KEY_STORE": str(tmp_path / "keys.sqlite"),
+        "TICKETING_METRICS_TOKEN": METRICS_TOKEN,
     }
 
     def serve(name: str) -> ServerProcess:
@@ -128,6 +130,10 @@ def test_paused_servers_on_a_refilled_topic_stop_serving_until_the_cache_is_rebu
             problem = assert_problem(response, 503)
             assert "diverged" in problem["detail"] and REBUILD in problem["detail"], problem
             assert problem["diverged"]["offset"] == diverged["offset"], problem
+        # The metrics still answer, and say so.
+        scraped = server.client(METRICS_TOKEN).get("/metrics")
+        assert scraped.status_code == 200, scraped.text
+        assert "ticketing_kafka_diverged 1.0" in scraped.text
 
     # 4. The fix, on the first server: stopped, cache rebuilt from the topic as it is now.
     first.stop()

@@ -73,15 +73,17 @@ class KafkaEventLog:
 
     def stats(self) -> dict[str, float]:
         """Figures for /metrics: whether this process holds the writer role, the lease's
-        epoch, the events in the cache, and how many records of the topic the cache has
-        not yet read (NaN until the tailer has seen the topic's end)."""
+        epoch, the events in the cache, how many records of the topic the cache has
+        not yet read (NaN until the tailer has seen the topic's end), and whether the
+        cache diverged from the topic (then it serves nothing)."""
         end = self.tailer.readable_end
         behind = float("nan") if end is None else float(max(0, end - self.cache.next_offset))
         return {
             "writer": float(self.writer.is_holder),
             "lease_epoch": float(self.lease.epoch),
-            "cache_events": float(self.cache.max_notification_id() or 0),
+            "cache_events": float(self.cache.head),
             "tailer_lag_records": behind,
+            "diverged": float(self.cache.diverged is not None),
         }
 
     # -- appending -----------------------------------------------------------------
