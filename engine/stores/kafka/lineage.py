@@ -48,8 +48,7 @@ def mark_of(row: EventRow) -> Mark:
         return Mark()
     if not isinstance(envelope, dict):
         return Mark()
-    event_id = envelope.get("event_id")
-    event_id = event_id if isinstance(event_id, str) else None
+    event_id = _text(envelope.get("event_id"))
     digest, prev = envelope.get("hash"), envelope.get("prev_hash")
     linked = (
         isinstance(digest, str)
@@ -61,6 +60,17 @@ def mark_of(row: EventRow) -> Mark:
     if not linked:
         return Mark(event_id)
     return Mark(event_id, str(digest), None if prev is None else str(prev))
+
+
+def _text(value: object) -> str | None:
+    """``value`` if it is text the cache can store (UTF-8, a few hundred characters)."""
+    if not isinstance(value, str) or len(value) > 200:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, written as an escape in the JSON
+        return None
+    return value
 
 
 MISSING = "missing"
