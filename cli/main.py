@@ -196,7 +196,7 @@ def cache_rebuild(args: argparse.Namespace) -> int:
     from eventsourcing.persistence import OperationalError
 
     from cli.progress import ProgressBar
-    from engine.bootstrap import Runtime, derived_paths, kafka_environment
+    from engine.bootstrap import Runtime, derived_paths, kafka_environment, restrict_umask
     from engine.projections import Views
     from engine.settings import Settings
     from engine.stores.kafka.rebuild import rebuild_cache
@@ -221,6 +221,7 @@ def cache_rebuild(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"ticketing: {e}", file=sys.stderr)
         return 2
+    restrict_umask()  # the new cache is as private as the one it replaces
     bar = ProgressBar(f"cache of {kafka.topic}")
 
     def shown(status: CatchUpProgress) -> None:
