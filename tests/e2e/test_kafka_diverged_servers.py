@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -148,6 +149,8 @@ def test_paused_servers_on_a_refilled_topic_stop_serving_until_the_cache_is_rebu
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "cache of " in rebuilt.stderr  # the progress line
     assert f"cache rebuilt from topic {env['KAFKA_TOPIC']!r}" in rebuilt.stderr, rebuilt.stderr
+    cache_mode = (first.data_dir / "kafka-cache.sqlite").stat().st_mode
+    assert stat.S_IMODE(cache_mode) & 0o077 == 0, oct(cache_mode)  # as private as before
     again = start_server(first.data_dir, tmp_path / "first" / "logs", ADMIN_KEY, env)
     servers.append(again)
     admin = httpx.Client(base_url=again.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
