@@ -129,10 +129,11 @@ class EventCache:
 
     def wait_for_notification(self, notification_id: int, timeout: float) -> bool:
         """Wait until the cache holds the event with ``notification_id`` (and so every
-        event before it)."""
+        event before it); raises ``CacheDivergedError`` once the cache has diverged."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._last_id < notification_id:
+                self.check_serving()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -308,6 +309,7 @@ class EventCache:
     def notification_id(self, originator_id: str, version: int) -> int | None:
         """The notification id of one cached event, or None."""
         with self._cond:
+            self.check_serving()
             row = self._conn.execute(
                 "SELECT notification_id FROM events WHERE originator_id=? AND originator_version=?",
                 (originator_id, version),

@@ -163,6 +163,8 @@ class KafkaEventLog:
         deadline = time.monotonic() + timeout
         try:
             end = probe_log_end(self.settings, self.cache, timeout)
+        except CacheDivergedError:
+            raise  # not a slow broker: this history is not served any more
         except StoreUnavailableError:
             return False
         return self.cache.wait_for_offset(end, max(0.0, deadline - time.monotonic()))
