@@ -23,7 +23,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError, OffsetOutOfRangeError
 
 from engine.stores.kafka.cache import EventCache
-from engine.stores.kafka.clients import new_consumer, track_stable_offsets
+from engine.stores.kafka.clients import FetchWatch, discard, new_consumer
 from engine.stores.kafka.codec import (
     EventRow,
     LeaseRecord,
@@ -40,6 +40,7 @@ log = logging.getLogger("engine.stores.kafka")
 
 PROGRESS_EVERY_RECORDS = 10_000
 PROGRESS_EVERY_SECONDS = 1.0
+RECONNECT_WAIT = 0.2
 
 
 @dataclass(frozen=True)
@@ -92,28 +93,72 @@ class Tailer(threading.Thread):
         self._held: list[tuple[int, EventRow | None]] = []  # records awaiting their marker
         self._added = 0
         self._stable: dict[Any, int] = {}  # last stable offsets, from the fetches
+        self._watch: FetchWatch | None = None
+        self._replies_position: int | None = None  # the next reply to read
+        self.reconnects = 0
 
     def stop(self) -> None:
         self._halt.set()
 
     def run(self) -> None:
-        consumer = new_consumer(self.settings, "tailer")
-        self._stable = track_stable_offsets(consumer)
         try:
-            consumer.assign([self._events, self._leases, self._replies])
-            if self.cache.next_offset > 0:
-                consumer.seek(self._events, self.cache.next_offset)
-            else:
-                consumer.seek_to_beginning(self._events)
-            consumer.seek_to_beginning(self._leases)
-            consumer.seek_to_end(self._replies)
             while not self._halt.is_set() and self.diverged is None:
-                self._poll_once(consumer)
+                consumer = self._connect()
+                if consumer is None:
+                    self._halt.wait(RECONNECT_WAIT)
+                    continue
+                try:
+                    while not self._halt.is_set() and self.diverged is None:
+                        self._poll_once(consumer)
+                        if self._watch is not None and (
+                            self._watch.silent_for() > self.settings.request_timeout
+                        ):
+                            # No fetch answered for that long: the consumer is wedged
+                            # or cut off. A new one resumes where the cache stands.
+                            log.warning(
+                                "tailer of topic %r: no fetch answered for %.1fs, reconnecting",
+                                self.settings.topic,
+                                self._watch.silent_for(),
+                            )
+                            self.reconnects += 1
+                            break
+                finally:
+                    discard(consumer)
         except BaseException as e:  # the recorder reports it on the next call
             self.failure = e
             log.exception("tailer of topic %r stopped", self.settings.topic)
-        finally:
-            consumer.close()
+
+    def _connect(self) -> Any:
+        """A new consumer, positioned where this process has read to: the events
+        at the cache's position, the leases at the lease view's, the replies after
+        the last one read (from the end at the first connection). None if the
+        broker does not answer within the request timeout."""
+        try:
+            consumer = new_consumer(
+                self.settings,
+                "tailer",
+                bootstrap_timeout_ms=int(self.settings.request_timeout * 1000),
+            )
+        except KafkaError as e:
+            log.warning("tailer of topic %r: cannot connect: %s", self.settings.topic, e)
+            return None
+        self._watch = FetchWatch(consumer)
+        self._stable = self._watch.stable
+        self._held = []  # read again from the cache's position
+        consumer.assign([self._events, self._leases, self._replies])
+        if self.cache.next_offset > 0:
+            consumer.seek(self._events, self.cache.next_offset)
+        else:
+            consumer.seek_to_beginning(self._events)
+        if self.lease.position > 0:
+            consumer.seek(self._leases, self.lease.position)
+        else:
+            consumer.seek_to_beginning(self._leases)
+        if self._replies_position is None:
+            consumer.seek_to_end(self._replies)
+        else:
+            consumer.seek(self._replies, self._replies_position)
+        return consumer
 
     def _poll_once(self, consumer: Any) -> None:
         try:
@@ -133,6 +178,7 @@ class Tailer(threading.Thread):
                 log.error("leases topic offset %d skipped: %s", record.offset, e)
         self.lease.advance(self._position(consumer, self._leases, self.lease.position))
         for record in batches.get(self._replies, ()):
+            self._replies_position = record.offset + 1
             try:
                 reply = Reply.decode(record.value)
             except RecordFormatError as e:

@@ -30,7 +30,14 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from engine.stores.kafka.cache import EventCache, Key
-from engine.stores.kafka.clients import call_with_deadline, discard, new_consumer, new_producer
+from engine.stores.kafka.clients import (
+    FetchWatch,
+    Messenger,
+    call_with_deadline,
+    discard,
+    new_consumer,
+    new_producer,
+)
 from engine.stores.kafka.codec import AppendRequest, EventRow, LeaseRecord, Reply, event_record
 from engine.stores.kafka.errors import CacheDivergedError, StoreUnavailableError
 from engine.stores.kafka.lease import LeaseView
@@ -73,7 +80,7 @@ class Writer(threading.Thread):
         cache: EventCache,
         lease: LeaseView,
         tailer: Tailer,
-        messenger: Any,
+        messenger: Messenger,
     ) -> None:
         super().__init__(name=f"kafka-writer-{settings.topic}", daemon=True)
         self.settings = settings
@@ -92,6 +99,7 @@ class Writer(threading.Thread):
         self._halt = threading.Event()
         self._producer: Any = None
         self._requests: Any = None
+        self._requests_watch: FetchWatch | None = None
         self._requests_tp = TopicPartition(settings.requests_topic, 0)
         self._next_heartbeat = 0.0
 
@@ -149,10 +157,12 @@ class Writer(threading.Thread):
         epoch = self.lease.epoch + 1
         record = LeaseRecord("claim", self.me, epoch)
         try:
-            sent = self.messenger.send(
-                self.settings.leases_topic, key=self.me.encode(), value=record.encode(), partition=0
+            offset = self.messenger.send(
+                self.settings.leases_topic,
+                key=self.me.encode(),
+                value=record.encode(),
+                timeout=self.settings.request_timeout,
             )
-            offset = sent.get(timeout=self.settings.request_timeout).offset
         except KafkaError as e:
             self.last_error = f"claiming the writer role: {e}"
             self._halt.wait(RETRY_WAIT)
@@ -186,11 +196,7 @@ class Writer(threading.Thread):
             end = probe_log_end(s, self.cache, s.request_timeout)
             if not self.cache.wait_for_offset(end, s.startup_timeout):
                 raise StoreUnavailableError(f"the cache did not reach offset {end} in time")
-            requests = new_consumer(
-                s, "writer", group_id=s.writer_group_id, auto_offset_reset="earliest"
-            )
-            requests.assign([self._requests_tp])
-            self._requests = requests
+            self._open_requests()
         except CacheDivergedError as e:
             self._become_diverged(e)
             return
@@ -217,6 +223,13 @@ class Writer(threading.Thread):
         except KafkaError as e:
             log.warning("writer of topic %r: reading requests: %s", self.settings.topic, e)
             polled = {}
+        if self._requests_watch is not None and (
+            self._requests_watch.silent_for() > self.settings.request_timeout
+        ):
+            # No fetch answered for that long: the consumer is wedged or cut off. A
+            # new one resumes from the offset committed with the last transaction.
+            log.warning("writer of topic %r: requests consumer replaced", self.settings.topic)
+            self._reopen_requests()
         remote = [(record.offset, record.value) for record in polled.get(self._requests_tp, ())]
         if not local and not remote:
             self._wake.wait(min(IDLE_WAIT, max(0.0, self._next_heartbeat - time.monotonic())))
@@ -402,8 +415,8 @@ class Writer(threading.Thread):
         self._next_heartbeat = now + self.settings.heartbeat_interval
         beat = Reply("heartbeat", self.me, self.epoch)
         try:
-            self.messenger.send(
-                self.settings.replies_topic, key=self.me.encode(), value=beat.encode(), partition=0
+            self.messenger.send_async(
+                self.settings.replies_topic, key=self.me.encode(), value=beat.encode()
             )
         except KafkaError as e:
             log.debug("heartbeat not sent: %s", e)
@@ -441,12 +454,33 @@ class Writer(threading.Thread):
         self._release_clients()
         self._fail_queue(lambda: error)
 
+    def _open_requests(self) -> None:
+        s = self.settings
+        requests = new_consumer(
+            s,
+            "writer",
+            group_id=s.writer_group_id,
+            auto_offset_reset="earliest",
+            bootstrap_timeout_ms=int(s.request_timeout * 1000),
+        )
+        requests.assign([self._requests_tp])
+        self._requests, self._requests_watch = requests, FetchWatch(requests)
+
+    def _reopen_requests(self) -> None:
+        requests, self._requests, self._requests_watch = self._requests, None, None
+        discard(requests)
+        try:
+            self._open_requests()
+        except KafkaError as e:
+            self.last_error = f"reading requests: {e}"
+            with self._lock:
+                self.state = "activating"  # connect everything again
+
     def _release_clients(self) -> None:
         producer, self._producer = self._producer, None
-        requests, self._requests = self._requests, None
+        requests, self._requests, self._requests_watch = self._requests, None, None
         discard(producer)
-        if requests is not None:
-            requests.close()
+        discard(requests)
 
     def _resign(self) -> None:
         was_holder = self.state == "active"
@@ -461,7 +495,7 @@ class Writer(threading.Thread):
                     self.settings.leases_topic,
                     key=self.me.encode(),
                     value=record.encode(),
-                    partition=0,
-                ).get(timeout=self.settings.request_timeout)
+                    timeout=self.settings.request_timeout,
+                )
             except KafkaError as e:
                 log.warning("could not resign the writer role of %r: %s", self.settings.topic, e)
