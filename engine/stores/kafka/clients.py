@@ -102,7 +102,8 @@ class FetchWatch:
 
     def __init__(self, consumer: Any) -> None:
         self.stable: dict[Any, int] = {}
-        self.last_answer = time.monotonic()
+        self.created = time.monotonic()
+        self.last_answer: float | None = None
         self._watching = False
         fetcher = getattr(consumer, "_fetcher", None)
         parse = getattr(fetcher, "_parse_fetched_data", None)
@@ -126,9 +127,15 @@ class FetchWatch:
         fetcher._handle_fetch_response = handle_noting_answer
         self._watching = True
 
+    def answered_at(self) -> float | None:
+        """When the broker last answered a fetch (monotonic): None before the first
+        answer; now, if the responses cannot be watched."""
+        return self.last_answer if self._watching else time.monotonic()
+
     def silent_for(self) -> float:
-        """Seconds since the broker last answered a fetch of this consumer."""
-        return time.monotonic() - self.last_answer if self._watching else 0.0
+        """Seconds since the broker last answered a fetch of this consumer (or since
+        it was created)."""
+        return time.monotonic() - (self.answered_at() or self.created)
 
 
 class Messenger:

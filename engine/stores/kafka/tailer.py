@@ -170,6 +170,7 @@ class Tailer(threading.Thread):
             log.warning("tailer of topic %r: %s", self.settings.topic, e)
             self._halt.wait(0.5)
             return
+        self._note_answers()
         self._take_events(consumer, batches.get(self._events, ()))
         for record in batches.get(self._leases, ()):
             try:
@@ -189,6 +190,13 @@ class Tailer(threading.Thread):
             else:
                 self.on_reply(reply)
         self._check_caught_up(consumer)
+
+    def _note_answers(self) -> None:
+        """Tell the lease view when the broker last answered (see
+        ``LeaseView.heard_from_broker``)."""
+        answered = self._watch.answered_at() if self._watch is not None else None
+        if answered is not None:
+            self.lease.heard_from_broker(answered, self.settings.lease_timeout)
 
     def _take_events(self, consumer: Any, records: Any) -> None:
         """Cache whole transactions only, so that readers never see part of one.
