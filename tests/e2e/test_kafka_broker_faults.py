@@ -50,7 +50,7 @@ from tests.e2e.load import (
     check_log,
     retry_unanswered,
 )
-from tests.e2e.proc import Seed, Server, seed, ticket_body
+from tests.e2e.proc import Seed, Server, seed, start_all, ticket_body
 from tests.support.kafka_broker import ControlledBroker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -98,10 +98,9 @@ def cluster(controlled_broker: ControlledBroker, tmp_path: Path) -> Iterator[lis
         "TICKETING_CHECKPOINT_INTERVAL_S": "0",
         "TICKETING_CLOCK": "off",  # the log holds the clients' commands only
     }
-    servers: list[Server] = []
+    servers = [Server(tmp_path / name, env=env) for name in ("first", "second")]
     try:
-        for name in ("first", "second"):
-            servers.append(Server(tmp_path / name, env=env).start(timeout=60))
+        start_all(servers)
         yield servers
     finally:
         for server in servers:

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.e2e.load import Attempt, Try, check_acknowledged, check_exactly_once, check_log
-from tests.e2e.proc import Seed, Server, seed, ticket_body
+from tests.e2e.proc import Seed, Server, seed, start_all, ticket_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -49,10 +49,9 @@ def cluster(kafka_bootstrap: str, topic: str, tmp_path: Path) -> Iterator[list[S
         "TICKETING_CHECKPOINT_INTERVAL_S": "0",
         "TICKETING_CLOCK": "off",
     }
-    servers: list[Server] = []
+    servers = [Server(tmp_path / name, env=env) for name in ("first", "second", "third")]
     try:
-        for name in ("first", "second", "third"):
-            servers.append(Server(tmp_path / name, env=env).start(timeout=60))
+        start_all(servers)
         yield servers
     finally:
         for server in servers:
