@@ -4,8 +4,8 @@ Three ``ticketing serve`` processes share one topic with the store's default lea
 heartbeat and timeouts. A client keeps sending commands, one after another, to each
 server that is not the writer; the writer process is SIGKILLed; the other servers
 must acknowledge commands again within ``FAILOVER_S``. The window measured per
-follower is from the kill to the first answer that records a command (everything a
-client of that server sees in between is a wait or a 503). The killed server is
+follower is from the kill to the answer that records the first command sent after
+it (everything a client of that server sees in between is a wait or a 503). The killed server is
 restarted (it follows), and the next kill takes whichever server became the writer.
 
 Every acknowledged command is in the log once, and every 503 or unanswered command
@@ -128,11 +128,13 @@ class Trickle:
             self.thread.join(40)
 
     def first_recorded_after(self, since: float) -> float | None:
+        """When the first command sent after ``since`` was answered as recorded
+        (one in flight at ``since`` may have been decided by the dying writer)."""
         done = [
             t.sent_at + t.seconds
             for a in self.attempts
             for t in a.tries
-            if t.status is not None and t.status < 300 and t.sent_at + t.seconds > since
+            if t.status is not None and t.status < 300 and t.sent_at > since
         ]
         return min(done) if done else None
 
