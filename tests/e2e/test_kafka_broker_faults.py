@@ -4,7 +4,7 @@ Two ``ticketing serve`` processes share one topic on a Tansu broker of the test'
 reached through a proxy of ours (``ControlledBroker``), with the store's default
 settings. Client threads keep sending commands to both (``tests/e2e/load.py``: each
 with its own Idempotency-Key; some resend a 503'd command with its key). Each fault
-is made ``REPEATS`` times:
+is made ``REPEATS`` times, for ``PAUSE_S`` or ``FAULT_S`` seconds:
 
 - **pause**: the broker process is stopped (SIGSTOP) and continued (SIGCONT) by pid;
 - **crash**: the broker is killed and restarted with its data, as a broker with

@@ -8,8 +8,11 @@
 - ``controlled_broker`` (function): a broker of the test's own, reached through a TCP
   proxy, so that a test can make it unreachable and bring it back with its data
   (``cut()`` / ``restore()``), or really restart it (``restart()``: Tansu keeps its
-  data in memory, so that loses every topic). Skipped on an external broker, which is
-  not ours to stop.
+  data in memory, so that loses every topic). ``proxy`` can also stall (accept,
+  forward nothing), reset connections mid-request and crash (RST everything, refuse
+  connections); ``broker`` can be paused and continued (SIGSTOP/SIGCONT) and killed.
+  Skipped on an external broker, which is not ours to stop (and which advertises its
+  own address, so clients would go round a proxy).
 - ``kcat_bootstrap`` (session): a broker kcat can read (skipped without kcat): the
   external one, or a Tansu of its own behind a proxy that works around librdkafka
   2.0's failure to parse Tansu's ApiVersions v3 answer.
