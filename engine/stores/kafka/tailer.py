@@ -311,7 +311,11 @@ def probe_log_end(settings: KafkaSettings, cache: EventCache, timeout: float) ->
         raise StoreUnavailableError(f"topic {settings.topic!r} does not exist")
     tp = TopicPartition(settings.topic, 0)
     last = cache.last_record()
-    consumer = new_consumer(settings, "probe", bootstrap_timeout_ms=int(timeout * 1000))
+    try:
+        # Inside the try: a broker that does not answer fails the bootstrap itself.
+        consumer = new_consumer(settings, "probe", bootstrap_timeout_ms=int(timeout * 1000))
+    except KafkaError as e:
+        raise StoreUnavailableError(f"Kafka at {settings.bootstrap_servers}: {e}") from e
     try:
         consumer.assign([tp])
         consumer.seek(tp, last[0] if last else cache.next_offset)
