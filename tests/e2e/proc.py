@@ -155,6 +155,34 @@ class Server:
         return [e for e in self.events() if not e["actor"].startswith("system")]
 
 
+def start_all(servers: list[Server], timeout: float = 60.0) -> None:
+    """Start the servers side by side (faster than one after another); return once
+    every one answers /health, or stop them all and raise."""
+    for server in servers:
+        server.spawn()
+    deadline = time.monotonic() + timeout
+    waiting = list(servers)
+    try:
+        while waiting:
+            server = waiting[0]
+            assert server.proc is not None
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"server exited during start-up:\n{server.log_tail()}")
+            try:
+                if httpx.get(f"{server.url}/health", timeout=1.0).status_code == 200:
+                    waiting.pop(0)
+                    continue
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not healthy after {timeout}s:\n{server.log_tail()}")
+            time.sleep(0.05)
+    except BaseException:
+        for server in servers:
+            server.kill()
+        raise
+
+
 def _copy(proc: subprocess.Popen[bytes], log_path: Path, start: int) -> None:
     assert proc.stdout is not None
     with log_path.open("ab") as log:

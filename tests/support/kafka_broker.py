@@ -8,8 +8,11 @@
 - ``controlled_broker`` (function): a broker of the test's own, reached through a TCP
   proxy, so that a test can make it unreachable and bring it back with its data
   (``cut()`` / ``restore()``), or really restart it (``restart()``: Tansu keeps its
-  data in memory, so that loses every topic). Skipped on an external broker, which is
-  not ours to stop.
+  data in memory, so that loses every topic). ``proxy`` can also stall (accept,
+  forward nothing), reset connections mid-request and crash (RST everything, refuse
+  connections); ``broker`` can be paused and continued (SIGSTOP/SIGCONT) and killed.
+  Skipped on an external broker, which is not ours to stop (and which advertises its
+  own address, so clients would go round a proxy).
 - ``kcat_bootstrap`` (session): a broker kcat can read (skipped without kcat): the
   external one, or a Tansu of its own behind a proxy that works around librdkafka
   2.0's failure to parse Tansu's ApiVersions v3 answer.
@@ -25,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -159,6 +164,23 @@ class TansuBroker:
             process.kill()
             process.wait(timeout=5)
 
+    def pause(self) -> None:
+        """SIGSTOP the broker by its pid: connections stay open, nothing is answered."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: the broker answers again, with its data."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL the broker by its pid (memory storage: its data is gone)."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+
     def restart(self) -> None:
         """Stop and start again on the same port (memory storage: all data is lost)."""
         self.stop()
@@ -200,6 +222,34 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._flowing = threading.Event()  # cleared: stalled, nothing is forwarded
+        self._flowing.set()
+        self._resetting = False
+        self._rnd = random.Random(1301)
+        self.resets = 0
+
+    def stall(self) -> None:
+        """Keep accepting connections and reading from them, but forward nothing
+        either way, as a black-holing network does, until ``unstall``."""
+        self._flowing.clear()
+
+    def unstall(self) -> None:
+        """Forward again (what was held back goes on, late)."""
+        self._flowing.set()
+
+    def start_resetting(self) -> None:
+        """Reset every connection (TCP RST) in the middle of its next request: half
+        the time after part of the request has reached the broker, half the time
+        after the whole request did, before its answer comes back."""
+        self._resetting = True
+
+    def stop_resetting(self) -> None:
+        self._resetting = False
+
+    def crash(self) -> None:
+        """What clients see when a broker process is killed: every connection reset
+        and the port refusing connections, until ``restore``."""
+        self.cut(reset=True)
 
     def start(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -210,8 +260,8 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
         self._thread.start()
 
-    def cut(self) -> None:
-        """Refuse new connections and drop every open one."""
+    def cut(self, *, reset: bool = False) -> None:
+        """Refuse new connections and drop every open one (with ``reset``, by RST)."""
         listener, self._listener = self._listener, None
         if listener is not None:
             with contextlib.suppress(OSError):
@@ -220,6 +270,9 @@ class TcpProxy:
         with self._lock:
             sockets, self._sockets = self._sockets, set()
         for s in sockets:
+            if reset:
+                _abort(s)
+                continue
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
@@ -249,13 +302,35 @@ class TcpProxy:
                     upstream.close()
                     return
                 self._sockets.update((client, upstream))
-            requests = self._pump_requests if self.librdkafka_shim else self._pump
+            requests = self._pump_requests if self.librdkafka_shim else self._pump_upstream
             threading.Thread(target=requests, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _pump_upstream(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Client to broker, resetting mid-request while ``start_resetting`` holds."""
+        try:
+            while data := client.recv(65536):
+                self._flowing.wait()
+                if self._resetting:
+                    whole = self._rnd.random() < 0.5
+                    upstream.sendall(data if whole else data[: max(1, len(data) // 2)])
+                    time.sleep(0.01)  # let the broker take it in
+                    self.resets += 1
+                    _abort(client)
+                    _abort(upstream)
+                    return
+                upstream.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (client, upstream):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass
@@ -285,6 +360,13 @@ class TcpProxy:
 
 
 API_VERSIONS = 18
+
+
+def _abort(sock: socket.socket) -> None:
+    """Close with a TCP RST (linger 0), as the kernel does for a killed process."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
@@ -324,6 +406,10 @@ class ControlledBroker:
     def restart(self) -> None:
         """Really restart the broker process: Tansu's memory storage loses everything."""
         self.broker.restart()
+
+    @property
+    def pid(self) -> int | None:
+        return self.broker.pid
 
     def stop(self) -> None:
         self.proxy.cut()

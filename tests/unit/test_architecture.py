@@ -13,10 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("engine", "api", "cli")
 MAX_LINES = 600
 # Private hooks of kafka-python the Kafka store relies on, each explained where used:
-# the fetcher's parse step gives the last stable offset of read_committed fetches, and a
+# the fetcher's parse step gives the last stable offset of read_committed fetches, its
+# response handler tells when the broker last answered (a consumer's health), and a
 # client's closed flag tells a wedged client from a closed one.
 THIRD_PARTY_HOOKS = {
     ("engine/stores/kafka/clients.py", "fetcher._parse_fetched_data"),
+    ("engine/stores/kafka/clients.py", "fetcher._handle_fetch_response"),
     ("engine/stores/kafka/clients.py", "client._closed"),
 }
 

@@ -17,7 +17,7 @@ from eventsourcing.persistence import DataError, IntegrityError
 from kafka.errors import KafkaError
 
 from engine.stores.kafka.cache import EventCache, Key
-from engine.stores.kafka.clients import close_quietly, new_producer
+from engine.stores.kafka.clients import Messenger
 from engine.stores.kafka.codec import REQUEST_HEADERS, AppendRequest, EventRow, Reply, record_size
 from engine.stores.kafka.errors import CacheDivergedError, StoreUnavailableError
 from engine.stores.kafka.lease import LeaseView
@@ -56,7 +56,7 @@ class KafkaEventLog:
         self.cache = EventCache(settings.cache_path, settings.topic)
         self.lease = LeaseView()
         try:
-            self.messenger = new_producer(settings, "messenger")
+            self.messenger = Messenger(settings)
         except KafkaError as e:
             self.cache.close()
             raise StoreUnavailableError(f"Kafka at {settings.bootstrap_servers}: {e}") from e
@@ -131,9 +131,9 @@ class KafkaEventLog:
                 self.settings.requests_topic,
                 key=request.request_id.encode(),
                 value=request.encode(),
+                timeout=max(0.0, remaining),
                 headers=REQUEST_HEADERS,
-                partition=0,
-            ).get(timeout=max(0.0, remaining))
+            )
             reply = future.result(timeout=max(0.0, deadline - time.monotonic()) + GRACE)
         except KafkaError as e:
             raise self._unavailable(f"could not forward the append: {e}") from e
@@ -225,5 +225,5 @@ class KafkaEventLog:
         self.tailer.stop()
         if self.tailer.is_alive():
             self.tailer.join(5)
-        close_quietly(self.messenger)  # the broker may be gone: unsent is unneeded
+        self.messenger.close()
         self.cache.close()

@@ -58,8 +58,8 @@ class KafkaSettings:
     append_timeout: float = 5.0
     commit_timeout: float = 3.0
     startup_timeout: float = 60.0
-    lease_timeout: float = 6.0
-    heartbeat_interval: float = 1.0
+    lease_timeout: float = 1.0
+    heartbeat_interval: float = 1.0 / 6
     fetch_max_wait: float = 0.02
     max_batch_events: int = 5000
     aux_retention_ms: int = 24 * 3600 * 1000
@@ -106,7 +106,7 @@ class KafkaSettings:
         id_type = (env.get(ORIGINATOR_ID_TYPE) or "uuid").lower()
         if id_type not in ("uuid", "text"):
             raise OSError(f"Invalid {ORIGINATOR_ID_TYPE} '{id_type}', must be 'uuid' or 'text'")
-        lease = _seconds(env, KAFKA_LEASE_TIMEOUT_MS, 6000)
+        lease = _seconds(env, KAFKA_LEASE_TIMEOUT_MS, 1000)
         return cls(
             bootstrap_servers=bootstrap,
             topic=topic,

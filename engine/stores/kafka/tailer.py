@@ -29,7 +29,7 @@ from kafka.errors import KafkaError, OffsetOutOfRangeError
 
 from engine.stores.kafka.anchor import AnchorCheck, probe_log_end
 from engine.stores.kafka.cache import EventCache
-from engine.stores.kafka.clients import new_consumer, track_stable_offsets
+from engine.stores.kafka.clients import FetchWatch, discard, new_consumer
 from engine.stores.kafka.codec import (
     EventRow,
     LeaseRecord,
@@ -47,6 +47,7 @@ __all__ = ["CatchUpProgress", "Progress", "Tailer", "probe_log_end"]
 
 PROGRESS_EVERY_RECORDS = 10_000
 PROGRESS_EVERY_SECONDS = 1.0
+RECONNECT_WAIT = 0.2
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,9 @@ class Tailer(threading.Thread):
         self._stable: dict[Any, int] = {}  # last stable offsets, from the fetches
         self._anchor = AnchorCheck(settings, cache)
         self._verified_at: float | None = None  # monotonic time of the last good check
+        self._watch: FetchWatch | None = None
+        self._replies_position: int | None = None  # the next reply to read
+        self.reconnects = 0
 
     @property
     def diverged(self) -> CacheDivergedError | None:
@@ -130,29 +134,71 @@ class Tailer(threading.Thread):
         return last is None or time.monotonic() - last >= self.settings.verify_interval
 
     def run(self) -> None:
-        consumer = new_consumer(self.settings, "tailer")
-        self._stable = track_stable_offsets(consumer)
         try:
-            consumer.assign([self._events, self._leases, self._replies])
-            if self.cache.next_offset > 0:
-                consumer.seek(self._events, self.cache.next_offset)
-            else:
-                consumer.seek_to_beginning(self._events)
-            consumer.seek_to_beginning(self._leases)
-            consumer.seek_to_end(self._replies)
             while not self._halt.is_set() and self.diverged is None:
-                if self._verification_due() and not self.verify():
-                    if self.diverged is not None:
-                        break
-                    self._halt.wait(0.2)  # no answer: follow the leases, check again soon
-                self._poll_once(consumer)
+                consumer = self._connect()
+                if consumer is None:
+                    self._halt.wait(RECONNECT_WAIT)
+                    continue
+                self._verified_at = None  # every (re)connection checks the anchor first
+                try:
+                    while not self._halt.is_set() and self.diverged is None:
+                        if self._verification_due() and not self.verify():
+                            if self.diverged is not None:
+                                break
+                            self._halt.wait(0.2)  # no answer: follow the leases, check again
+                        self._poll_once(consumer)
+                        if self._watch is not None and (
+                            self._watch.silent_for() > self.settings.request_timeout
+                        ):
+                            # No fetch answered for that long: the consumer is wedged
+                            # or cut off. A new one resumes where the cache stands.
+                            log.warning(
+                                "tailer of topic %r: no fetch answered for %.1fs, reconnecting",
+                                self.settings.topic,
+                                self._watch.silent_for(),
+                            )
+                            self.reconnects += 1
+                            break
+                finally:
+                    discard(consumer)
         except CacheDivergedError:
             pass  # the cache keeps the cause; the recorder reports it
         except BaseException as e:  # the recorder reports it on the next call
             self.failure = e
             log.exception("tailer of topic %r stopped", self.settings.topic)
-        finally:
-            consumer.close()
+
+    def _connect(self) -> Any:
+        """A new consumer, positioned where this process has read to: the events
+        at the cache's position, the leases at the lease view's, the replies after
+        the last one read (from the end at the first connection). None if the
+        broker does not answer within the request timeout."""
+        try:
+            consumer = new_consumer(
+                self.settings,
+                "tailer",
+                bootstrap_timeout_ms=int(self.settings.request_timeout * 1000),
+            )
+        except KafkaError as e:
+            log.warning("tailer of topic %r: cannot connect: %s", self.settings.topic, e)
+            return None
+        self._watch = FetchWatch(consumer)
+        self._stable = self._watch.stable
+        self._held = []  # read again from the cache's position
+        consumer.assign([self._events, self._leases, self._replies])
+        if self.cache.next_offset > 0:
+            consumer.seek(self._events, self.cache.next_offset)
+        else:
+            consumer.seek_to_beginning(self._events)
+        if self.lease.position > 0:
+            consumer.seek(self._leases, self.lease.position)
+        else:
+            consumer.seek_to_beginning(self._leases)
+        if self._replies_position is None:
+            consumer.seek_to_end(self._replies)
+        else:
+            consumer.seek(self._replies, self._replies_position)
+        return consumer
 
     def _poll_once(self, consumer: Any) -> None:
         try:
@@ -165,6 +211,7 @@ class Tailer(threading.Thread):
             self._verified_at = None  # a reconnection: check the anchor before going on
             self._halt.wait(0.5)
             return
+        self._note_answers()
         self._take_events(consumer, batches.get(self._events, ()))
         for record in batches.get(self._leases, ()):
             try:
@@ -173,6 +220,7 @@ class Tailer(threading.Thread):
                 log.error("leases topic offset %d skipped: %s", record.offset, e)
         self.lease.advance(self._position(consumer, self._leases, self.lease.position))
         for record in batches.get(self._replies, ()):
+            self._replies_position = record.offset + 1
             try:
                 reply = Reply.decode(record.value)
             except RecordFormatError as e:
@@ -183,6 +231,13 @@ class Tailer(threading.Thread):
             else:
                 self.on_reply(reply)
         self._check_caught_up(consumer)
+
+    def _note_answers(self) -> None:
+        """Tell the lease view when the broker last answered (see
+        ``LeaseView.heard_from_broker``)."""
+        answered = self._watch.answered_at() if self._watch is not None else None
+        if answered is not None:
+            self.lease.heard_from_broker(answered, self.settings.lease_timeout)
 
     def _take_events(self, consumer: Any, records: Any) -> None:
         """Cache whole transactions only, so that readers never see part of one.

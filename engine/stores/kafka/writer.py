@@ -30,7 +30,14 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from engine.stores.kafka.cache import EventCache, Key
-from engine.stores.kafka.clients import call_with_deadline, discard, new_consumer, new_producer
+from engine.stores.kafka.clients import (
+    FetchWatch,
+    Messenger,
+    call_with_deadline,
+    discard,
+    new_consumer,
+    new_producer,
+)
 from engine.stores.kafka.codec import (
     LEASE_HEADERS,
     REPLY_HEADERS,
@@ -49,6 +56,7 @@ log = logging.getLogger("engine.stores.kafka")
 
 State = Literal["follower", "activating", "active", "diverged"]
 IDLE_WAIT = 0.01
+FOLLOW_WAIT = 0.02  # how often a follower checks whether the role is free
 RETRY_WAIT = 0.5
 
 
@@ -81,7 +89,7 @@ class Writer(threading.Thread):
         cache: EventCache,
         lease: LeaseView,
         tailer: Tailer,
-        messenger: Any,
+        messenger: Messenger,
     ) -> None:
         super().__init__(name=f"kafka-writer-{settings.topic}", daemon=True)
         self.settings = settings
@@ -100,8 +108,9 @@ class Writer(threading.Thread):
         self._halt = threading.Event()
         self._producer: Any = None
         self._requests: Any = None
+        self._requests_watch: FetchWatch | None = None
         self._requests_tp = TopicPartition(settings.requests_topic, 0)
-        self._next_heartbeat = 0.0
+        self._tick = time.monotonic()  # when the loop last went round
 
     # -- the interface for the recorder ----------------------------------------------
 
@@ -127,7 +136,11 @@ class Writer(threading.Thread):
     # -- the loop ------------------------------------------------------------------
 
     def run(self) -> None:
+        threading.Thread(
+            target=self._beat, name=f"kafka-heartbeat-{self.settings.topic}", daemon=True
+        ).start()
         while not self._halt.is_set():
+            self._tick = time.monotonic()
             try:
                 if self.tailer.diverged is not None and self.diverged is None:
                     self._become_diverged(self.tailer.diverged)
@@ -151,20 +164,19 @@ class Writer(threading.Thread):
         if not self.tailer.caught_up.is_set() or not self.lease.claimable(
             self.settings.lease_timeout
         ):
-            self._wake.wait(0.1)
+            self._wake.wait(FOLLOW_WAIT)
             self._wake.clear()
             return
         epoch = self.lease.epoch + 1
         record = LeaseRecord("claim", self.me, epoch)
         try:
-            sent = self.messenger.send(
+            offset = self.messenger.send(
                 self.settings.leases_topic,
                 key=self.me.encode(),
                 value=record.encode(),
+                timeout=self.settings.request_timeout,
                 headers=LEASE_HEADERS,
-                partition=0,
             )
-            offset = sent.get(timeout=self.settings.request_timeout).offset
         except KafkaError as e:
             self.last_error = f"claiming the writer role: {e}"
             self._halt.wait(RETRY_WAIT)
@@ -196,13 +208,9 @@ class Writer(threading.Thread):
             call_with_deadline(producer.init_transactions, s.commit_timeout + 1, "init")
             # ...then catch up with the whole log as it stands after that.
             end = probe_log_end(s, self.cache, s.request_timeout)
-            if not self.cache.wait_for_offset(end, s.startup_timeout):
+            if not self._catch_up(end):
                 raise StoreUnavailableError(f"the cache did not reach offset {end} in time")
-            requests = new_consumer(
-                s, "writer", group_id=s.writer_group_id, auto_offset_reset="earliest"
-            )
-            requests.assign([self._requests_tp])
-            self._requests = requests
+            self._open_requests()
         except CacheDivergedError as e:
             self._become_diverged(e)
             return
@@ -213,7 +221,6 @@ class Writer(threading.Thread):
             self._expire_queue()
             self._halt.wait(RETRY_WAIT)
             return
-        self._next_heartbeat = 0.0
         with self._lock:
             self.state = "active"
 
@@ -221,7 +228,6 @@ class Writer(threading.Thread):
         if not self.lease.holds(self.me, self.epoch):
             self._step_down()
             return
-        self._heartbeat()
         self._wake.clear()
         local = self._drain()
         try:
@@ -229,9 +235,16 @@ class Writer(threading.Thread):
         except KafkaError as e:
             log.warning("writer of topic %r: reading requests: %s", self.settings.topic, e)
             polled = {}
+        if self._requests_watch is not None and (
+            self._requests_watch.silent_for() > self.settings.request_timeout
+        ):
+            # No fetch answered for that long: the consumer is wedged or cut off. A
+            # new one resumes from the offset committed with the last transaction.
+            log.warning("writer of topic %r: requests consumer replaced", self.settings.topic)
+            self._reopen_requests()
         remote = [(record.offset, record.value) for record in polled.get(self._requests_tp, ())]
         if not local and not remote:
-            self._wake.wait(min(IDLE_WAIT, max(0.0, self._next_heartbeat - time.monotonic())))
+            self._wake.wait(IDLE_WAIT)
             return
         self._process(local, remote)
 
@@ -413,22 +426,37 @@ class Writer(threading.Thread):
                 count += len(item.rows)
         return items
 
-    def _heartbeat(self) -> None:
-        now = time.monotonic()
-        if now < self._next_heartbeat:
-            return
-        self._next_heartbeat = now + self.settings.heartbeat_interval
-        beat = Reply("heartbeat", self.me, self.epoch)
-        try:
-            self.messenger.send(
-                self.settings.replies_topic,
-                key=self.me.encode(),
-                value=beat.encode(),
-                headers=REPLY_HEADERS,
-                partition=0,
-            )
-        except KafkaError as e:
-            log.debug("heartbeat not sent: %s", e)
+    def _beat(self) -> None:
+        """Say this instance is alive while it holds the role (activating included,
+        so that a long catch-up is not taken for a death), from a thread of its own,
+        so that a slow commit does not silence it. Every call of the loop is bounded,
+        so a loop that has not gone round for longer than those bounds is stuck: its
+        silence then lets another instance take over."""
+        s = self.settings
+        stuck_after = s.commit_timeout + 2 * s.request_timeout + 1
+        while not self._halt.wait(s.heartbeat_interval):
+            if not self.is_holder or time.monotonic() - self._tick > stuck_after:
+                continue
+            beat = Reply("heartbeat", self.me, self.epoch)
+            try:
+                self.messenger.send_async(
+                    s.replies_topic,
+                    key=self.me.encode(),
+                    value=beat.encode(),
+                    headers=REPLY_HEADERS,
+                )
+            except KafkaError as e:
+                log.debug("heartbeat not sent: %s", e)
+
+    def _catch_up(self, end: int) -> bool:
+        """Wait until the cache reaches ``end`` (a new writer's catch-up), going round
+        as the loop does, so that the heartbeats go on meanwhile."""
+        deadline = time.monotonic() + self.settings.startup_timeout
+        while not self.cache.wait_for_offset(end, 0.1):
+            self._tick = time.monotonic()
+            if self._tick > deadline or self._halt.is_set():
+                return False
+        return True
 
     def _expire_queue(self) -> None:
         """Fail local appends that can no longer be started before their deadline."""
@@ -464,12 +492,33 @@ class Writer(threading.Thread):
         self._release_clients()
         self._fail_queue(lambda: error)
 
+    def _open_requests(self) -> None:
+        s = self.settings
+        requests = new_consumer(
+            s,
+            "writer",
+            group_id=s.writer_group_id,
+            auto_offset_reset="earliest",
+            bootstrap_timeout_ms=int(s.request_timeout * 1000),
+        )
+        requests.assign([self._requests_tp])
+        self._requests, self._requests_watch = requests, FetchWatch(requests)
+
+    def _reopen_requests(self) -> None:
+        requests, self._requests, self._requests_watch = self._requests, None, None
+        discard(requests)
+        try:
+            self._open_requests()
+        except KafkaError as e:
+            self.last_error = f"reading requests: {e}"
+            with self._lock:
+                self.state = "activating"  # connect everything again
+
     def _release_clients(self) -> None:
         producer, self._producer = self._producer, None
-        requests, self._requests = self._requests, None
+        requests, self._requests, self._requests_watch = self._requests, None, None
         discard(producer)
-        if requests is not None:
-            requests.close()
+        discard(requests)
 
     def _resign(self) -> None:
         was_holder = self.state == "active"
@@ -484,8 +533,8 @@ class Writer(threading.Thread):
                     self.settings.leases_topic,
                     key=self.me.encode(),
                     value=record.encode(),
+                    timeout=self.settings.request_timeout,
                     headers=LEASE_HEADERS,
-                    partition=0,
-                ).get(timeout=self.settings.request_timeout)
+                )
             except KafkaError as e:
                 log.warning("could not resign the writer role of %r: %s", self.settings.topic, e)
