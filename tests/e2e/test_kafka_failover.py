@@ -65,7 +65,7 @@ def writer_of(servers: list[Server], bootstrap: str, topic: str) -> Server:
 
     from engine.stores.kafka.codec import LeaseRecord
 
-    tp = TopicPartition(f"{topic}.leases", 0)
+    tp = TopicPartition(f"{topic}.__leases", 0)  # KafkaSettings.leases_topic
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         consumer.assign([tp])
