@@ -24,7 +24,7 @@ router = APIRouter(tags=["system"])
             "description": "diverged: the event store stopped serving its history (the "
             "Kafka topic no longer holds what this server cached); `diverged` names the "
             "offsets, the cause and the fix",
-            "content": {"application/json": {}},
+            "content": {"application/problem+json": {}},
         }
     },
 )
@@ -33,13 +33,18 @@ def health(runtime: RuntimeDep) -> Any:
     store = "kafka" if runtime.settings.uses_kafka else "sqlite"
     diverged = runtime.store_diverged()
     if isinstance(diverged, CacheDivergedError):
+        # A problem (RFC 9457) like every error answer, with the health as members.
         body: dict[str, Any] = {
-            "status": "diverged",
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": str(diverged),
+            "health": "diverged",
             "store": store,
             "position": getattr(runtime.app.recorder, "head", 0),
             "diverged": diverged.divergence.as_dict(),
         }
-        return JSONResponse(body, status_code=503)
+        return JSONResponse(body, status_code=503, media_type="application/problem+json")
     head = runtime.app.recorder.max_notification_id() or 0
     body = {"status": "ok", "store": store, "position": head}
     if runtime.views is not None:

@@ -111,7 +111,8 @@ def test_paused_servers_on_a_refilled_topic_stop_serving_until_the_cache_is_rebu
                 assert len(seen.text.splitlines()) == len(before)
             time.sleep(0.05)
         body = health.json()
-        assert body["status"] == "diverged", body
+        assert health.headers["content-type"].startswith("application/problem+json")
+        assert (body["status"], body["health"]) == (503, "diverged"), body
         diverged = body["diverged"]
         assert isinstance(diverged["offset"], int) and diverged["cached_up_to"] > 0, body
         assert diverged["topic"] == env["KAFKA_TOPIC"], body
