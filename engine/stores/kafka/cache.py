@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from eventsourcing.persistence import InternalError, OperationalError
@@ -117,22 +117,17 @@ class EventCache:
     def wait_for_offset(self, offset: int, timeout: float) -> bool:
         """Wait until the cache has taken in every record before ``offset``; raises
         ``CacheDivergedError`` once the cache has diverged."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._next_offset < offset:
-                self.check_serving()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+        return self._wait_until(lambda: self._next_offset >= offset, timeout)
 
     def wait_for_notification(self, notification_id: int, timeout: float) -> bool:
         """Wait until the cache holds the event with ``notification_id`` (and so every
         event before it); raises ``CacheDivergedError`` once the cache has diverged."""
+        return self._wait_until(lambda: self._last_id >= notification_id, timeout)
+
+    def _wait_until(self, reached: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._last_id < notification_id:
+            while not reached():
                 self.check_serving()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
